@@ -1,0 +1,273 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/daemon"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/moby/moby/api/types/container"
+)
+
+func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
+	var req container.CreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	c, err := s.d.Create(r.Context(), daemon.CreateOptions{
+		Name:       r.URL.Query().Get("name"),
+		Config:     req.Config,
+		HostConfig: req.HostConfig,
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+}
+
+func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
+	filters, err := decodeFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil {
+			return errdefs.InvalidParameter("invalid limit: " + v)
+		}
+	}
+	list, err := s.d.List(r.Context(), daemon.ListOptions{All: boolValue(r, "all"), Limit: limit, Filters: filters})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.d.Inspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.Start(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func stopParams(r *http.Request) (*int, string, error) {
+	q := r.URL.Query()
+	var timeout *int
+	if v := q.Get("t"); v != "" {
+		t, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, "", errdefs.InvalidParameter("invalid value for t: " + v)
+		}
+		timeout = &t
+	}
+	return timeout, q.Get("signal"), nil
+}
+
+func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
+	timeout, sig, err := stopParams(r)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Stop(r.Context(), r.PathValue("id"), timeout, sig); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error {
+	timeout, sig, err := stopParams(r)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Restart(r.Context(), r.PathValue("id"), timeout, sig); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.d.Remove(r.Context(), r.PathValue("id"), boolValue(r, "force")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// containerWait sends the 200 header at once (clients register the wait before start)
+// and the result when the condition is met.
+func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.d.Inspect(r.Context(), id); err != nil {
+		return err
+	}
+	cond := r.URL.Query().Get("condition")
+	switch container.WaitCondition(cond) {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return errdefs.InvalidParameter(fmt.Sprintf("invalid condition: %q", cond))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if f := flusher(w); f != nil {
+		f()
+	}
+	code, err := s.d.Wait(r.Context(), id, cond)
+	resp := container.WaitResponse{StatusCode: int64(code)}
+	if err != nil {
+		resp.Error = &container.WaitExitError{Message: err.Error()}
+	}
+	return json.NewEncoder(w).Encode(resp)
+}
+
+// containerAttach hijacks the connection (101 UPGRADED when the client asks for it) and
+// streams the container's output, multiplexed unless it has a TTY.
+func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	info, err := s.d.Inspect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	tty := info.Config.Tty
+	withStdin, withStdout, withStderr := boolValue(r, "stdin"), boolValue(r, "stdout"), boolValue(r, "stderr")
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return errors.New("connection cannot be hijacked")
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// Give the connection no deadline: attaches live as long as the container.
+	conn.SetDeadline(time.Time{})
+	hdr := "HTTP/1.1 200 OK\r\n"
+	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
+		hdr = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	hdr += "Content-Type: " + contentType(tty) + "\r\nApi-Version: " + daemon.APIVersion + "\r\n\r\n"
+	if _, err := conn.Write([]byte(hdr)); err != nil {
+		return nil
+	}
+	stdout, stderr := outputWriters(conn, tty, nil)
+	o := daemon.AttachOptions{}
+	if withStdout {
+		o.Stdout = stdout
+	}
+	if withStderr {
+		o.Stderr = stderr
+	}
+	if withStdin {
+		o.Stdin = readerOf(buf.Reader, conn)
+	}
+	if err := s.d.Attach(r.Context(), id, o); err != nil && !errors.Is(err, r.Context().Err()) {
+		s.log.Debug("attach ended", "id", id, "err", err)
+	}
+	return nil
+}
+
+// readerOf reads what the HTTP server already buffered, then the connection.
+func readerOf(b *bufio.Reader, conn io.Reader) io.Reader {
+	if b.Buffered() == 0 {
+		return conn
+	}
+	pre, _ := b.Peek(b.Buffered())
+	return io.MultiReader(strings.NewReader(string(pre)), conn)
+}
+
+func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	info, err := s.d.Inspect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	o := daemon.LogsOptions{
+		Stdout:     boolValue(r, "stdout"),
+		Stderr:     boolValue(r, "stderr"),
+		Follow:     boolValue(r, "follow"),
+		Timestamps: boolValue(r, "timestamps"),
+		Details:    boolValue(r, "details"),
+		Tail:       -1,
+	}
+	if !o.Stdout && !o.Stderr {
+		return errdefs.InvalidParameter(errNoStreams.Error())
+	}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			n = -1 // dockerd treats an invalid tail as "all"
+		}
+		o.Tail = n
+	}
+	if o.Since, err = parseTimestamp(q.Get("since")); err != nil {
+		return err
+	}
+	if o.Until, err = parseTimestamp(q.Get("until")); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType(info.Config.Tty))
+	w.WriteHeader(http.StatusOK)
+	var flush func()
+	if o.Follow {
+		flush = flusher(w)
+		if flush != nil {
+			flush()
+		}
+	}
+	stdout, stderr := outputWriters(w, info.Config.Tty, flush)
+	if err := s.d.Logs(r.Context(), id, o, stdout, stderr); err != nil && r.Context().Err() == nil {
+		s.log.Warn("logs", "id", id, "err", err)
+	}
+	return nil
+}
+
+// parseTimestamp reads the "seconds[.nanoseconds]" form docker clients send.
+func parseTimestamp(v string) (time.Time, error) {
+	if v == "" || v == "0" {
+		return time.Time{}, nil
+	}
+	sec, frac, _ := strings.Cut(v, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, errdefs.InvalidParameter(fmt.Sprintf("invalid timestamp %q", v))
+	}
+	var ns int64
+	if frac != "" {
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		n, err := strconv.ParseInt(frac, 10, 64)
+		if err != nil {
+			return time.Time{}, errdefs.InvalidParameter(fmt.Sprintf("invalid timestamp %q", v))
+		}
+		ns = n * int64(math.Pow10(9-len(frac)))
+	}
+	return time.Unix(s, ns), nil
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/moby/moby/api/types/jsonstream"
+)
+
+// imageCreate is POST /images/create: a pull, streamed as Docker's JSON messages.
+func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	from := q.Get("fromImage")
+	if from == "" {
+		if q.Get("fromSrc") != "" {
+			return errdefs.New(errdefs.ErrNotImplemented, "image import (fromSrc) is not supported by Berth yet")
+		}
+		return errdefs.InvalidParameter("fromImage or fromSrc must be given")
+	}
+	sw := &streamWriter{w: w}
+	err := s.d.Pull(r.Context(), from, q.Get("tag"), q.Get("platform"), sw.message)
+	if err == nil {
+		return nil
+	}
+	if !sw.started {
+		return err // nothing sent yet: a plain error response with its status
+	}
+	sw.message(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
+	return nil
+}
+
+// streamWriter sends JSON messages, writing the 200 header with the first one.
+type streamWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (sw *streamWriter) message(m jsonstream.Message) {
+	if !sw.started {
+		sw.w.Header().Set("Content-Type", "application/json")
+		sw.w.WriteHeader(http.StatusOK)
+		sw.started = true
+	}
+	// "error" is the legacy field older clients still read.
+	type legacy struct {
+		jsonstream.Message
+		ErrorMessage string `json:"error,omitempty"`
+	}
+	l := legacy{Message: m}
+	if m.Error != nil {
+		l.ErrorMessage = m.Error.Message
+	}
+	json.NewEncoder(sw.w).Encode(l)
+	if f, ok := sw.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// imagesGet routes GET /images/json and GET /images/{name}/json (names may hold slashes).
+func (s *Server) imagesGet(w http.ResponseWriter, r *http.Request) error {
+	rest := r.PathValue("rest")
+	if rest == "json" {
+		list, err := s.d.ImageList(r.Context(), boolValue(r, "all"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, list)
+	}
+	if name, ok := strings.CutSuffix(rest, "/json"); ok && name != "" {
+		img, err := s.d.ImageInspect(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, img)
+	}
+	return errdefs.New(errdefs.ErrNotImplemented, "GET /images/"+rest+" is not supported by Berth yet")
+}

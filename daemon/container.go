@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/snapshot"
+	"github.com/moby/moby/api/types/container"
+)
+
+// State is a container's persisted run state.
+type State struct {
+	Status     container.ContainerState
+	Pid        int
+	ExitCode   int
+	Error      string
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Container is one container record. Persisted fields are exported; the rest is
+// runtime-only and guarded by mu.
+type Container struct {
+	ID           string
+	Name         string // with Docker's leading "/"
+	Created      time.Time
+	Path         string
+	Args         []string
+	Image        string // the reference the user gave
+	ImageID      string
+	Config       *container.Config
+	HostConfig   *container.HostConfig
+	State        State
+	RestartCount int
+	LogPath      string
+	Dir          string           // <data-root>/containers/<id>
+	RootfsMounts []snapshot.Mount // what to mount at <Dir>/rootfs
+
+	mu       sync.Mutex
+	shim     *runtime.Shim
+	pending  []*pendingAttach
+	exited   chan struct{} // closed at the next exit, then replaced
+	removed  chan struct{} // closed when the container is removed
+	starting bool
+	removing bool
+}
+
+type pendingAttach struct {
+	ctx    context.Context
+	o      AttachOptions
+	result chan error
+}
+
+func (c *Container) init() {
+	c.exited = make(chan struct{})
+	c.removed = make(chan struct{})
+}
+
+// transition moves the container to status to, refusing moves Docker never makes.
+func (c *Container) transition(to container.ContainerState) error {
+	from := c.State.Status
+	ok := false
+	switch to {
+	case container.StateRunning:
+		ok = from == container.StateCreated || from == container.StateExited || from == container.StateRestarting
+	case container.StateExited:
+		ok = from == container.StateRunning || from == container.StateCreated || from == container.StateRestarting
+	case container.StateCreated:
+		ok = from == ""
+	case container.StateRemoving:
+		ok = from != container.StateRunning
+	case container.StateDead:
+		ok = true
+	}
+	if !ok {
+		return fmt.Errorf("container %s: illegal state change %q -> %q: %w", c.ID[:12], from, to, errdefs.ErrConflict)
+	}
+	c.State.Status = to
+	return nil
+}
+
+func (c *Container) running() bool { return c.State.Status == container.StateRunning }
+
+// shortID returns the 12-character form of a container ID.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

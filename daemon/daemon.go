@@ -1,0 +1,180 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/content"
+	"github.com/berth-dev/berth/distribution"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/metadata"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/snapshot/overlay"
+	"github.com/moby/moby/api/types/container"
+)
+
+const bucketContainers = "containers"
+
+// Config holds the daemon's settings (flags and daemon.json merged).
+type Config struct {
+	DataRoot   string
+	ExecRoot   string
+	Mirrors    []string
+	Insecure   []string
+	NoHub      bool   // never contact Docker Hub: docker.io names come from the mirrors only
+	Runtime    string // path or name of the OCI runtime binary
+	ShimBinary string
+	Debug      bool
+}
+
+// Daemon is the running engine: stores, runtime and the container table.
+type Daemon struct {
+	cfg    Config
+	db     *metadata.DB
+	images *image.Store
+	puller *distribution.Puller
+	rt     *runtime.Manager
+	log    *slog.Logger
+	start  time.Time
+
+	mu         sync.RWMutex
+	containers map[string]*Container // by full ID
+	names      map[string]string     // "/name" -> ID
+}
+
+// New opens the stores under cfg.DataRoot, then re-attaches to containers whose shims
+// are still alive and records the exit of those that ended while berthd was away.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
+	for _, dir := range []string{cfg.DataRoot, filepath.Join(cfg.DataRoot, "containers"), cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	db, err := metadata.Open(cfg.DataRoot)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := content.NewStore(filepath.Join(cfg.DataRoot, "content"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	sn, err := overlay.New(filepath.Join(cfg.DataRoot, "snapshots", "overlay"), db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	is, err := image.NewStore(cfg.DataRoot, db, sn, cs)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d := &Daemon{
+		cfg:        cfg,
+		db:         db,
+		images:     is,
+		puller:     distribution.NewPuller(is, cs, sn, distribution.Options{Mirrors: cfg.Mirrors, Insecure: cfg.Insecure, NoHub: cfg.NoHub}),
+		rt:         runtime.NewManager(cfg.ExecRoot, cfg.ShimBinary, cfg.Runtime),
+		log:        log,
+		start:      time.Now(),
+		containers: map[string]*Container{},
+		names:      map[string]string{},
+	}
+	if err := d.restore(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close releases the stores. Running containers keep running (live restore).
+func (d *Daemon) Close() error { return d.db.Close() }
+
+// Images is the image store, for callers that need it directly (tests, builder).
+func (d *Daemon) Images() *image.Store { return d.images }
+
+func (d *Daemon) restore(ctx context.Context) error {
+	var recs []*Container
+	err := d.db.View(func(tx *metadata.Tx) error {
+		return tx.ForEach(bucketContainers, func(_ string, raw []byte) error {
+			c := &Container{}
+			if err := json.Unmarshal(raw, c); err != nil {
+				return err
+			}
+			recs = append(recs, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("load containers: %w", err)
+	}
+	for _, c := range recs {
+		c.init()
+		d.containers[c.ID] = c
+		d.names[c.Name] = c.ID
+		switch c.State.Status {
+		case container.StateRunning, container.StateRestarting:
+			sh, err := d.rt.Connect(ctx, c.ID)
+			if err == nil {
+				c.shim = sh
+				go d.monitor(c, sh)
+				d.log.Info("re-attached to running container", "id", shortID(c.ID), "pid", sh.Pid())
+				continue
+			}
+			st, rerr := d.rt.ReadExit(c.ID)
+			if rerr != nil {
+				st = runtime.ExitStatus{Code: 255, ExitedAt: time.Now(), Error: "shim gone without an exit status"}
+			}
+			d.log.Info("container exited while berthd was away", "id", shortID(c.ID), "code", st.Code)
+			c.mu.Lock()
+			d.finishExit(c, st)
+			c.mu.Unlock()
+			if c.HostConfig != nil && c.HostConfig.AutoRemove {
+				go d.removeAfterExit(c)
+			}
+		case container.StateRemoving:
+			go d.removeAfterExit(c)
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) persist(c *Container) error {
+	return d.db.Put(bucketContainers, c.ID, c)
+}
+
+// lookup finds a container by full ID, name (with or without "/") or unique ID prefix.
+func (d *Daemon) lookup(ref string) (*Container, error) {
+	if ref == "" {
+		return nil, errdefs.InvalidParameter("container name or ID must not be empty")
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if c, ok := d.containers[ref]; ok {
+		return c, nil
+	}
+	if id, ok := d.names["/"+strings.TrimPrefix(ref, "/")]; ok {
+		return d.containers[id], nil
+	}
+	var found *Container
+	for id, c := range d.containers {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errdefs.InvalidParameter(fmt.Sprintf("multiple IDs found with provided prefix: %s", ref))
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFound("No such container: " + ref)
+	}
+	return found, nil
+}

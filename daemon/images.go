@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/image"
+	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Pull fetches an image (fromImage plus optional tag or digest) and reports progress.
+func (d *Daemon) Pull(ctx context.Context, from, tag, platform string, progress func(jsonstream.Message)) error {
+	ref := from
+	if tag != "" {
+		if strings.HasPrefix(tag, "sha256:") {
+			ref += "@" + tag
+		} else {
+			ref += ":" + tag
+		}
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return errdefs.InvalidParameter(err.Error())
+	}
+	var p *ocispec.Platform
+	if platform != "" {
+		pl, err := parsePlatform(platform)
+		if err != nil {
+			return err
+		}
+		p = &pl
+	}
+	_, err := d.puller.Pull(ctx, ref, p, progress)
+	return err
+}
+
+func parsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return ocispec.Platform{}, errdefs.InvalidParameter(fmt.Sprintf("%q: unknown operating system or architecture: invalid argument", s))
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// ImageList returns the image summaries docker images shows, newest first.
+func (d *Daemon) ImageList(ctx context.Context, all bool) ([]imagetypes.Summary, error) {
+	imgs, err := d.images.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := d.imageUsers()
+	out := make([]imagetypes.Summary, 0, len(imgs))
+	for _, img := range imgs {
+		labels := img.Config.Config.Labels
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		out = append(out, imagetypes.Summary{
+			ID:          img.ID,
+			RepoTags:    nonNil(img.RepoTags),
+			RepoDigests: nonNil(img.RepoDigests),
+			Created:     img.Created.Unix(),
+			Size:        img.Size,
+			SharedSize:  -1,
+			Labels:      labels,
+			Containers:  int64(users[img.ID]),
+		})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created > out[j].Created })
+	return out, nil
+}
+
+func (d *Daemon) imageUsers() map[string]int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	m := map[string]int{}
+	for _, c := range d.containers {
+		m[c.ImageID]++
+	}
+	return m
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ImageInspect returns docker's image inspect document.
+func (d *Daemon) ImageInspect(ctx context.Context, ref string) (*imagetypes.InspectResponse, error) {
+	img, err := d.images.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return inspectImage(img), nil
+}
+
+func inspectImage(img *image.Image) *imagetypes.InspectResponse {
+	c := img.Config
+	created := ""
+	if c.Created != nil {
+		created = c.Created.UTC().Format(time.RFC3339Nano)
+	}
+	diffs := make([]string, len(c.RootFS.DiffIDs))
+	for i, d := range c.RootFS.DiffIDs {
+		diffs[i] = d.String()
+	}
+	return &imagetypes.InspectResponse{
+		ID:           img.ID,
+		RepoTags:     nonNil(img.RepoTags),
+		RepoDigests:  nonNil(img.RepoDigests),
+		Created:      created,
+		Author:       c.Author,
+		Config:       &dockerspec.DockerOCIImageConfig{ImageConfig: c.Config},
+		Architecture: c.Architecture,
+		Variant:      c.Variant,
+		Os:           c.OS,
+		OsVersion:    c.OSVersion,
+		Size:         img.Size,
+		RootFS:       imagetypes.RootFS{Type: "layers", Layers: diffs},
+	}
+}

@@ -1,0 +1,68 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/berth-dev/berth/logger/jsonfile"
+)
+
+// LogsOptions mirrors GET /containers/{id}/logs.
+type LogsOptions struct {
+	Stdout, Stderr bool
+	Follow         bool
+	Tail           int // -1: all
+	Since, Until   time.Time
+	Timestamps     bool
+	Details        bool
+}
+
+// Logs writes the container's log entries to stdout/stderr; with Follow it keeps going
+// until the container exits or ctx ends.
+func (d *Daemon) Logs(ctx context.Context, ref string, o LogsOptions, stdout, stderr io.Writer) error {
+	c, err := d.lookup(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.running()
+	exited := c.exited
+	path := c.LogPath
+	c.mu.Unlock()
+	ro := jsonfile.ReadOptions{Tail: o.Tail, Since: o.Since, Until: o.Until}
+	if o.Follow && running {
+		ro.Follow = true
+		ro.StopFollow = exited
+	}
+	var buf []byte
+	err = jsonfile.Read(ctx, path, ro, func(e jsonfile.Entry) error {
+		var w io.Writer
+		switch e.Stream {
+		case "stderr":
+			if !o.Stderr {
+				return nil
+			}
+			w = stderr
+		default:
+			if !o.Stdout {
+				return nil
+			}
+			w = stdout
+		}
+		buf = buf[:0]
+		if o.Timestamps {
+			buf = e.Time.UTC().AppendFormat(buf, time.RFC3339Nano)
+			buf = append(buf, ' ')
+		}
+		buf = append(buf, e.Line...)
+		_, err := w.Write(buf)
+		return err
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // never started: no log yet
+	}
+	return err
+}

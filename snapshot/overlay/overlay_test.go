@@ -1,0 +1,70 @@
+package overlay
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/berth-dev/berth/metadata"
+	"github.com/berth-dev/berth/snapshot"
+	"github.com/berth-dev/berth/snapshot/testsuite"
+)
+
+func newSn(t *testing.T, root string, db *metadata.DB) snapshot.Snapshotter {
+	s, err := New(filepath.Join(root, "snapshots", "overlay"), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) { testsuite.Run(t, newSn) }
+
+func TestLayoutAndCleanup(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	db, err := metadata.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, _ := New(filepath.Join(root, "snapshots", "overlay"), db)
+	m, err := s.Prepare(ctx, "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := snapshot.WritableDir(m)
+	if want := filepath.Join(root, "snapshots", "overlay", "1", "fs"); dir != want {
+		t.Fatalf("dir = %s, want %s", dir, want)
+	}
+	if fi, err := os.Stat(filepath.Join(root, "snapshots", "overlay", "1", "work")); err != nil || !fi.IsDir() {
+		t.Fatal("no work dir")
+	}
+	var r record
+	if err := db.Get("snapshots", "k", &r); err != nil || r.ID != 1 || r.Kind != snapshot.KindActive {
+		t.Fatalf("record = %+v, %v", r, err)
+	}
+	// Leftovers of a crash: a directory without record, a half-made and a half-removed one.
+	for _, d := range []string{"7", "new-123", "rm-5"} {
+		os.MkdirAll(filepath.Join(root, "snapshots", "overlay", d, "fs"), 0o755)
+	}
+	if _, err := New(filepath.Join(root, "snapshots", "overlay"), db); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "snapshots", "overlay"))
+	if len(ents) != 1 || ents[0].Name() != "1" {
+		t.Fatalf("after cleanup: %v", ents)
+	}
+	if err := s.Remove(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "snapshots", "overlay")); len(ents) != 0 {
+		t.Fatalf("after remove: %v", ents)
+	}
+	// Ids are never reused.
+	m, _ = s.Prepare(ctx, "k2", "")
+	if dir, _ := snapshot.WritableDir(m); filepath.Base(filepath.Dir(dir)) != "2" {
+		t.Fatalf("new snapshot in %s", dir)
+	}
+}

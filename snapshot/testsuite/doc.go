@@ -1,0 +1,2 @@
+// Package testsuite is the conformance suite every snapshot.Snapshotter runs.
+package testsuite
