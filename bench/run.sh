@@ -16,15 +16,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The floor: runc run on a bundle holding the same busybox rootfs as the image.
-mkdir -p "$work/bundle/rootfs"
-oci=$BERTH_TEST_BUSYBOX_OCI
-idx=$(jq -r '.manifests[0].digest' "$oci/index.json" | cut -d: -f2)
-man=$(jq -r '.manifests[] | select(.platform.architecture=="amd64") | .digest' "$oci/blobs/sha256/$idx" | cut -d: -f2)
-layer=$(jq -r '.layers[0].digest' "$oci/blobs/sha256/$man" | cut -d: -f2)
-tar -xzf "$oci/blobs/sha256/$layer" -C "$work/bundle/rootfs"
-(cd "$work/bundle" && runc spec && jq '.process.terminal=false | .process.args=["true"]' config.json > c.json && mv c.json config.json)
-
 # Berth: a private daemon on its own socket, with the fixtures registry as mirror.
 echo "{\"registry-mirrors\": [\"http://$BERTH_TEST_REGISTRY\"]}" > "$work/daemon.json"
 ./bin/berthd --data-root "$work/data" --exec-root "$exec_root" --config-file "$work/daemon.json" --no-docker-hub >"$work/berthd.log" 2>&1 &
@@ -32,6 +23,22 @@ bpid=$!
 export BERTH_HOST=unix://$exec_root/berth.sock BERTH_NO_AUTOSTART=1
 for _ in $(seq 200); do ./bin/berth version >/dev/null 2>&1 && break; sleep 0.05; done
 ./bin/berth pull -q busybox >/dev/null
+
+# The floor: runc run of the same bundle Berth hands to runc (its config.json, with
+# Docker's default mounts, capabilities and seccomp), on the same busybox rootfs.
+mkdir -p "$work/bundle/rootfs"
+oci=$BERTH_TEST_BUSYBOX_OCI
+idx=$(jq -r '.manifests[0].digest' "$oci/index.json" | cut -d: -f2)
+man=$(jq -r '.manifests[] | select(.platform.architecture=="amd64") | .digest' "$oci/blobs/sha256/$idx" | cut -d: -f2)
+layer=$(jq -r '.layers[0].digest' "$oci/blobs/sha256/$man" | cut -d: -f2)
+tar -xzf "$oci/blobs/sha256/$layer" -C "$work/bundle/rootfs"
+cid=$(./bin/berth run -d busybox sleep 60)
+cdir=$work/data/containers/$cid
+cp "$cdir/hostname" "$cdir/hosts" "$cdir/resolv.conf" "$work/bundle/"
+jq --arg b "$work/bundle" --arg c "$cdir" '.root.path = ($b + "/rootfs") | .process.args = ["true"] |
+  .linux.cgroupsPath = "/berth-bench/floor" | .mounts |= map(if (.source|startswith($c)) then .source = ($b + (.source|ltrimstr($c))) else . end)' \
+  "$cdir/config.json" > "$work/bundle/config.json"
+./bin/berth rm -f "$cid" >/dev/null
 
 cmds=(-n "runc run" "runc run --bundle $work/bundle bench-floor"
       -n "berth run --rm" "./bin/berth run --rm busybox true")
