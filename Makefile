@@ -1,5 +1,5 @@
 # Berth: build, install, test, benchmark.
-GO      ?= go
+GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 PREFIX  ?= /usr/local
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

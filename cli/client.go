@@ -103,7 +103,11 @@ func (a *autostart) ensure(ctx context.Context, api *client.Client) error {
 		return err
 	}
 	offset, _ := out.Seek(0, io.SeekEnd)
-	cmd := exec.Command(bin)
+	var args []string
+	if a.dataRoot != defaultDataRoot {
+		args = append(args, "--data-root", a.dataRoot) // BERTH_DATA_ROOT reaches berthd too
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

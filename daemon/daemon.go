@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type Daemon struct {
 	rt     *runtime.Manager
 	log    *slog.Logger
 	start  time.Time
+	runcV  string // the runtime's --version first line
 
 	mu         sync.RWMutex
 	containers map[string]*Container // by full ID
@@ -88,6 +90,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		containers: map[string]*Container{},
 		names:      map[string]string{},
 	}
+	d.runcV = runtimeVersion(cfg.Runtime)
 	if err := d.restore(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -177,4 +180,18 @@ func (d *Daemon) lookup(ref string) (*Container, error) {
 		return nil, errdefs.NotFound("No such container: " + ref)
 	}
 	return found, nil
+}
+
+// runtimeVersion asks the OCI runtime for its version ("runc version 1.1.5" -> "1.1.5").
+func runtimeVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
 }

@@ -36,8 +36,9 @@ func (d *Daemon) Version(ctx context.Context) system.VersionResponse {
 			{Name: "Engine", Version: version.Version, Details: map[string]string{
 				"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "GitCommit": version.Commit,
 				"GoVersion": goruntime.Version(), "Os": goruntime.GOOS, "Arch": goruntime.GOARCH, "KernelVersion": kernel,
+				"Experimental": "false",
 			}},
-			{Name: "runc", Version: d.cfg.Runtime},
+			{Name: "runc", Version: d.runcV, Details: map[string]string{"Path": d.cfg.Runtime}},
 		},
 	}
 }
