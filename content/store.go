@@ -7,12 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/keylock"
 	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/internal/atomicfile"
@@ -28,8 +28,7 @@ type Store struct {
 	blobs  string // <root>/content/blobs/sha256
 	ingest string // <root>/content/ingest
 
-	mu    sync.Mutex
-	locks map[digest.Digest]*keyLock
+	locks keylock.Locks[digest.Digest] // one writer per digest
 }
 
 var (
@@ -38,11 +37,6 @@ var (
 	_ Manager  = (*Store)(nil)
 )
 
-type keyLock struct {
-	ch   chan struct{}
-	refs int
-}
-
 // NewStore opens (creating if needed) the store in dir (<data-root>/content), with
 // blobs in dir/blobs/sha256 and partial writes in dir/ingest, and removes partial
 // writes left by a previous process.
@@ -50,7 +44,6 @@ func NewStore(dir string) (*Store, error) {
 	s := &Store{
 		blobs:  filepath.Join(dir, "blobs", "sha256"),
 		ingest: filepath.Join(dir, "ingest"),
-		locks:  map[digest.Digest]*keyLock{},
 	}
 	for _, d := range []string{s.blobs, s.ingest} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -176,32 +169,6 @@ func (s *Store) Walk(ctx context.Context, fn func(Info) error) error {
 	return nil
 }
 
-// lock takes the per-digest write lock, honouring ctx.
-func (s *Store) lock(ctx context.Context, dgst digest.Digest) (func(), error) {
-	s.mu.Lock()
-	l := s.locks[dgst]
-	if l == nil {
-		l = &keyLock{ch: make(chan struct{}, 1)}
-		s.locks[dgst] = l
-	}
-	l.refs++
-	s.mu.Unlock()
-	release := func() {
-		s.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(s.locks, dgst)
-		}
-		s.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
-}
-
 // Writer starts a verified write. With an expected digest the partial data goes to
 // ingest/<hex> (a stale file of an earlier, killed attempt is overwritten) and concurrent
 // writers of the same digest wait for each other; without one (expected == "") the
@@ -213,7 +180,7 @@ func (s *Store) Writer(ctx context.Context, expected digest.Digest, size int64) 
 		if err := validate(expected); err != nil {
 			return nil, err
 		}
-		unlock, err := s.lock(ctx, expected)
+		unlock, err := s.locks.Lock(ctx, expected)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/keylock"
 	"io"
 	"net"
 	"net/http"
@@ -483,13 +484,13 @@ func (p *Puller) fetchBlob(ctx context.Context, res *resolved, desc v1.Descripto
 }
 
 // chainLocks serialises unpacking of one chain ID within the process.
-var chainLocks = keyedLocks{m: map[string]*keyedLock{}}
+var chainLocks keylock.Locks[string]
 
 // unpack applies the layer blob into a new snapshot of its own and checks its DiffID.
 // On success it leaves j.key uncommitted and the chain lock held (j.unlock), unless a
 // concurrent pull committed the layer meanwhile.
 func (p *Puller) unpack(ctx context.Context, j *layerJob, out *output) (err error) {
-	unlock, err := chainLocks.lock(ctx, j.chain)
+	unlock, err := chainLocks.Lock(ctx, j.chain)
 	if err != nil {
 		return err
 	}
@@ -556,39 +557,4 @@ func (p *Puller) commit(ctx context.Context, j *layerJob, jobs []*layerJob, i in
 	j.unlock()
 	j.unlock = nil
 	return nil
-}
-
-type keyedLock struct {
-	ch   chan struct{}
-	refs int
-}
-
-type keyedLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyedLock
-}
-
-func (k *keyedLocks) lock(ctx context.Context, key string) (func(), error) {
-	k.mu.Lock()
-	l := k.m[key]
-	if l == nil {
-		l = &keyedLock{ch: make(chan struct{}, 1)}
-		k.m[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	release := func() {
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
 }
