@@ -156,8 +156,22 @@ func TestDockerCLI(t *testing.T) {
 	if ps := d.Docker("ps"); !strings.Contains(ps.Stdout, "bg") || strings.Contains(ps.Stdout, "kept") {
 		t.Errorf("docker ps: %s", ps)
 	}
+	if r := d.Docker("rm", "bg"); r.Code == 0 || !strings.Contains(r.Stderr, "container is running") {
+		t.Errorf("docker rm of a running container must be refused: %s", r)
+	}
+	must(t, d.Docker("stop", "-t", "1", "bg"))
+	if st := d.Docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "bg"); strings.TrimSpace(st.Stdout) != "exited 137" {
+		t.Errorf("after docker stop: %s", st)
+	}
+	must(t, d.Docker("start", "bg"))
 	must(t, d.Docker("kill", "bg"))
 	must(t, d.Docker("rm", "bg", "kept"))
+	if r := d.Docker("pull", "debian:bookworm"); r.Code != 0 || !strings.Contains(r.Stdout, "Status: Downloaded newer image for debian:bookworm") {
+		t.Errorf("docker pull: %s", r)
+	}
+	if r := d.Docker("logs", "nosuch"); r.Code == 0 || !strings.Contains(r.Stderr, "No such container: nosuch") {
+		t.Errorf("docker logs of unknown container: %s", r)
+	}
 	must(t, d.Docker("version"))
 	must(t, d.Docker("info"))
 	must(t, d.Docker("images"))
