@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/errdefs"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,8 @@ const (
 	WhiteoutOverlay WhiteoutMode = iota
 	// WhiteoutDelete removes what a whiteout hides; used when applying onto a merged tree.
 	WhiteoutDelete
+	// WhiteoutNone treats whiteout names as ordinary files (docker cp).
+	WhiteoutNone
 )
 
 // Whiteout names of the OCI layer format.
@@ -43,7 +46,17 @@ type Options struct {
 	Whiteouts WhiteoutMode
 	// NoChown skips applying ownership (applied by default when running as root).
 	NoChown bool
+	// Owner, when set, owns every entry instead of the owner the archive names.
+	Owner *Owner
+	// NoOverwriteDirNonDir refuses to replace a directory with a non-directory or a
+	// non-directory with a directory (errdefs.ErrInvalidParameter).
+	NoOverwriteDirNonDir bool
+	// KeepRoot leaves the target directory's own metadata as it is.
+	KeepRoot bool
 }
+
+// Owner is a numeric user and group.
+type Owner struct{ UID, GID int }
 
 // Result describes an applied layer.
 type Result struct {
@@ -162,7 +175,7 @@ func (a *applier) flush() {
 func CleanName(name string) (string, error) {
 	c := strings.TrimLeft(path.Clean(name), "/")
 	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", fmt.Errorf("invalid layer: path %q leaves the root", name)
+		return "", errdefs.InvalidParameter(fmt.Sprintf("invalid layer: path %q leaves the root", name))
 	}
 	if c == "." {
 		c = ""
@@ -197,7 +210,7 @@ func (a *applier) openDir(rel string, create bool) (int, error) {
 	}
 	if err != nil {
 		if err == unix.ELOOP || err == unix.ENOTDIR {
-			return -1, fmt.Errorf("invalid layer: %q is not a directory (symlinks are not followed)", rel)
+			return -1, errdefs.InvalidParameter(fmt.Sprintf("invalid layer: %q is not a directory (symlinks are not followed)", rel))
 		}
 		return -1, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
@@ -235,13 +248,13 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		return err
 	}
 	if name == "" {
-		if hdr.Typeflag == tar.TypeDir {
+		if hdr.Typeflag == tar.TypeDir && !a.opts.KeepRoot {
 			return a.meta(a.root, "", "", hdr)
 		}
 		return nil
 	}
 	parent, base := split(name)
-	if strings.HasPrefix(base, WhiteoutPrefix) {
+	if strings.HasPrefix(base, WhiteoutPrefix) && a.opts.Whiteouts != WhiteoutNone {
 		return a.whiteout(parent, base)
 	}
 	pfd, err := a.openDir(parent, true)
@@ -260,9 +273,16 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return &os.PathError{Op: "stat", Path: name, Err: err}
 		}
-		if hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if hdr.Typeflag == tar.TypeDir && isDir {
 			err = nil
 			break
+		}
+		if a.opts.NoOverwriteDirNonDir && isDir != (hdr.Typeflag == tar.TypeDir) {
+			if isDir {
+				return errdefs.InvalidParameter(fmt.Sprintf("cannot overwrite directory %q with non-directory", name))
+			}
+			return errdefs.InvalidParameter(fmt.Sprintf("cannot overwrite non-directory %q with directory", name))
 		}
 		if hdr.Typeflag == tar.TypeLink {
 			if target, lerr := CleanName(hdr.Linkname); lerr == nil && target == name {
@@ -311,7 +331,7 @@ func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr *tar.Re
 			return err
 		}
 		if target == "" {
-			return fmt.Errorf("invalid layer: hardlink %q to the root", name)
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid layer: hardlink %q to the root", name))
 		}
 		tparent, tbase := split(target)
 		tfd, err := a.openDir(tparent, false)
@@ -339,7 +359,7 @@ func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr *tar.Re
 	case tar.TypeXGlobalHeader:
 		return nil
 	}
-	return fmt.Errorf("invalid layer: %q has unsupported tar entry type %q", name, hdr.Typeflag)
+	return errdefs.InvalidParameter(fmt.Sprintf("invalid layer: %q has unsupported tar entry type %q", name, hdr.Typeflag))
 }
 
 func (a *applier) copy(fd int, r io.Reader, name string) error {
@@ -372,7 +392,11 @@ func (a *applier) meta(pfd int, base, name string, hdr *tar.Header) error {
 		flags = unix.AT_EMPTY_PATH
 	}
 	if a.chown {
-		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, flags); err != nil {
+		uid, gid := hdr.Uid, hdr.Gid
+		if o := a.opts.Owner; o != nil {
+			uid, gid = o.UID, o.GID
+		}
+		if err := unix.Fchownat(pfd, base, uid, gid, flags); err != nil {
 			return &os.PathError{Op: "chown", Path: name, Err: err}
 		}
 	}
@@ -440,7 +464,7 @@ func (a *applier) whiteout(parent, base string) error {
 	}
 	target := base[len(WhiteoutPrefix):]
 	if target == "" || target == "." || target == ".." {
-		return fmt.Errorf("invalid layer: bad whiteout %q", path.Join(parent, base))
+		return errdefs.InvalidParameter(fmt.Sprintf("invalid layer: bad whiteout %q", path.Join(parent, base)))
 	}
 	rel := path.Join(parent, target)
 	if err := a.remove(pfd, target, rel); err != nil {

@@ -101,6 +101,10 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newAttachCommand(c), newPsCommand(c), newLogsCommand(c), newStopCommand(c),
 		newKillCommand(c), newRmCommand(c), newRestartCommand(c), newPullCommand(c),
 		newImagesCommand(c), newInspectCommand(c), newVersionCommand(c), newInfoCommand(c),
+		newExecCommand(c), newTopCommand(c), newStatsCommand(c), newPortCommand(c),
+		newDiffCommand(c), newEventsCommand(c), newPauseCommand(c), newUnpauseCommand(c),
+		newRenameCommand(c), newCopyCommand(c), newCommitCommand(c), newExportCommand(c),
+		newUpdateCommand(c),
 		newContainerCommand(c), newImageCommand(c), newSystemCommand(c),
 	)
 	disableFlagsInUseLine(root)
@@ -125,6 +129,10 @@ func newContainerCommand(c *CLI) *cobra.Command {
 		newRunCommand(c), newCreateCommand(c), newStartCommand(c), newWaitCommand(c),
 		newAttachCommand(c), ls, newLogsCommand(c), newStopCommand(c), newKillCommand(c),
 		rm, newRestartCommand(c), newContainerInspectCommand(c),
+		newExecCommand(c), newTopCommand(c), newStatsCommand(c), newPortCommand(c),
+		newDiffCommand(c), newPauseCommand(c), newUnpauseCommand(c), newRenameCommand(c),
+		newCopyCommand(c), newCommitCommand(c), newExportCommand(c), newUpdateCommand(c),
+		newContainerPruneCommand(c),
 	)
 	return cmd
 }
@@ -140,7 +148,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 
 func newSystemCommand(c *CLI) *cobra.Command {
 	cmd := managementCommand("system", "Manage Berth")
-	cmd.AddCommand(newInfoCommand(c))
+	cmd.AddCommand(newInfoCommand(c), newEventsCommand(c))
 	return cmd
 }
 

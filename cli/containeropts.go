@@ -1,12 +1,20 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/pflag"
 )
@@ -15,11 +23,14 @@ import (
 type containerFlags struct {
 	attach      []string
 	env         []string
+	envFiles    []string
 	labels      []string
+	labelFiles  []string
 	workdir     string
 	user        string
 	entrypoint  string
 	hostname    string
+	domainname  string
 	interactive bool
 	tty         bool
 	autoRemove  bool
@@ -27,29 +38,96 @@ type containerFlags struct {
 	restart     string
 	stopSignal  string
 	stopTimeout int
+	runtime     string
+
+	// Resources.
+	memory            memBytes
+	memoryReservation memBytes
+	memorySwap        memSwapBytes
+	swappiness        int64
+	oomKillDisable    bool
+	oomScoreAdj       int
+	cpus              nanoCPUs
+	cpuShares         int64
+	cpuPeriod         int64
+	cpuQuota          int64
+	cpusetCpus        string
+	cpusetMems        string
+	pidsLimit         int64
+	ulimits           ulimitsValue
+	shmSize           memBytes
+	cgroupParent      string
+
+	// Security.
+	privileged  bool
+	capAdd      []string
+	capDrop     []string
+	readOnly    bool
+	securityOpt []string
+	groupAdd    []string
+	sysctls     mapValue
+
+	// Storage and logging.
+	tmpfs     []string
+	logDriver string
+	logOpts   []string
 }
 
 // addContainerFlags defines the container configuration flags on fs.
 func addContainerFlags(fs *pflag.FlagSet) *containerFlags {
-	f := &containerFlags{}
+	f := &containerFlags{ulimits: ulimitsValue{}, sysctls: mapValue{m: map[string]string{}, validate: validateSysctl}}
 	fs.VarP(newListValue(&f.attach, validateAttach), "attach", "a", "Attach to STDIN, STDOUT or STDERR")
 	fs.VarP(newListValue(&f.env, validateEnv), "env", "e", "Set environment variables")
+	fs.Var(newListValue(&f.envFiles, nil), "env-file", "Read in a file of environment variables")
 	fs.VarP(newListValue(&f.labels, validateLabel), "label", "l", "Set meta data on a container")
+	fs.Var(newListValue(&f.labelFiles, nil), "label-file", "Read in a line delimited file of labels")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "Working directory inside the container")
 	fs.StringVarP(&f.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
 	fs.StringVarP(&f.hostname, "hostname", "h", "", "Container host name")
+	fs.StringVar(&f.domainname, "domainname", "", "Container NIS domain name")
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
 	fs.BoolVarP(&f.tty, "tty", "t", false, "Allocate a pseudo-TTY")
 	fs.BoolVar(&f.autoRemove, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
 	fs.BoolVar(&f.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
-	fs.StringVar(&f.restart, "restart", "no", "Restart policy to apply when a container exits")
+	fs.StringVar(&f.restart, "restart", string(container.RestartPolicyDisabled), "Restart policy to apply when a container exits")
 	fs.StringVar(&f.stopSignal, "stop-signal", "", "Signal to stop the container")
 	fs.IntVar(&f.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
+	fs.StringVar(&f.runtime, "runtime", "", "Runtime to use for this container")
+
+	fs.VarP(&f.memory, "memory", "m", "Memory limit")
+	fs.Var(&f.memoryReservation, "memory-reservation", "Memory soft limit")
+	fs.Var(&f.memorySwap, "memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+	fs.Int64Var(&f.swappiness, "memory-swappiness", -1, "Tune container memory swappiness (0 to 100)")
+	fs.BoolVar(&f.oomKillDisable, "oom-kill-disable", false, "Disable OOM Killer")
+	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", 0, "Tune host's OOM preferences (-1000 to 1000)")
+	fs.Var(&f.cpus, "cpus", "Number of CPUs")
+	fs.Int64VarP(&f.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	fs.Int64Var(&f.cpuPeriod, "cpu-period", 0, "Limit CPU CFS (Completely Fair Scheduler) period")
+	fs.Int64Var(&f.cpuQuota, "cpu-quota", 0, "Limit CPU CFS (Completely Fair Scheduler) quota")
+	fs.StringVar(&f.cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
+	fs.StringVar(&f.cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
+	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
+	fs.Var(f.ulimits, "ulimit", "Ulimit options")
+	fs.Var(&f.shmSize, "shm-size", "Size of /dev/shm")
+	fs.StringVar(&f.cgroupParent, "cgroup-parent", "", "Optional parent cgroup for the container")
+
+	fs.BoolVar(&f.privileged, "privileged", false, "Give extended privileges to this container")
+	fs.Var(newListValue(&f.capAdd, nil), "cap-add", "Add Linux capabilities")
+	fs.Var(newListValue(&f.capDrop, nil), "cap-drop", "Drop Linux capabilities")
+	fs.BoolVar(&f.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
+	fs.Var(newListValue(&f.securityOpt, nil), "security-opt", "Security Options")
+	fs.Var(newListValue(&f.groupAdd, nil), "group-add", "Add additional groups to join")
+	fs.Var(&f.sysctls, "sysctl", "Sysctl options")
+
+	fs.Var(newListValue(&f.tmpfs, nil), "tmpfs", "Mount a tmpfs directory")
+	fs.StringVar(&f.logDriver, "log-driver", "", "Logging driver for the container")
+	fs.Var(newListValue(&f.logOpts, nil), "log-opt", "Log driver options")
 	return f
 }
 
-// toConfig builds the container and host configuration for image and args from the parsed flags.
+// toConfig builds the container and host configuration for image and args from the parsed
+// flags, the way the docker CLI does.
 func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string) (*container.Config, *container.HostConfig, error) {
 	attach := map[string]bool{}
 	for _, s := range f.attach {
@@ -61,6 +139,17 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 		attachStdout, attachStderr = true, true
 	}
 
+	if f.swappiness != -1 && (f.swappiness < 0 || f.swappiness > 100) {
+		return nil, nil, fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", f.swappiness)
+	}
+	env, err := readKVFiles(f.envFiles, f.env, os.LookupEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--env-file: %w", err)
+	}
+	labels, err := readKVFiles(f.labelFiles, f.labels, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--label-file: %w", err)
+	}
 	restart, err := parseRestartPolicy(f.restart)
 	if err != nil {
 		return nil, nil, err
@@ -68,14 +157,32 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 	if f.autoRemove && restart.Name != "" && restart.Name != container.RestartPolicyDisabled {
 		return nil, nil, errors.New("conflicting options: cannot specify both --restart and --rm")
 	}
+	logOpts := kvMap(f.logOpts)
+	if f.logDriver == "none" && len(f.logOpts) > 0 {
+		return nil, nil, fmt.Errorf("invalid logging opts for driver %s", f.logDriver)
+	}
+	securityOpt, err := parseSecurityOpts(f.securityOpt)
+	if err != nil {
+		return nil, nil, err
+	}
+	securityOpt, masked, readonly := parseSystemPaths(securityOpt)
+	var tmpfs map[string]string
+	if len(f.tmpfs) > 0 {
+		tmpfs = make(map[string]string, len(f.tmpfs))
+		for _, t := range f.tmpfs {
+			k, v, _ := strings.Cut(t, ":")
+			tmpfs[k] = v
+		}
+	}
 
 	cfg := &container.Config{
 		Image:        image,
 		Hostname:     f.hostname,
+		Domainname:   f.domainname,
 		User:         f.user,
 		WorkingDir:   f.workdir,
-		Env:          f.env,
-		Labels:       labelMap(f.labels),
+		Env:          env,
+		Labels:       kvMap(labels),
 		Tty:          f.tty,
 		OpenStdin:    f.interactive,
 		AttachStdin:  attachStdin,
@@ -97,9 +204,43 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 		cfg.StopTimeout = &t
 	}
 
+	swappiness, oomKillDisable, pidsLimit := f.swappiness, f.oomKillDisable, f.pidsLimit
 	hc := &container.HostConfig{
-		AutoRemove:    f.autoRemove,
-		RestartPolicy: restart,
+		AutoRemove:     f.autoRemove,
+		RestartPolicy:  restart,
+		Privileged:     f.privileged,
+		CapAdd:         f.capAdd,
+		CapDrop:        f.capDrop,
+		ReadonlyRootfs: f.readOnly,
+		SecurityOpt:    securityOpt,
+		MaskedPaths:    masked,
+		ReadonlyPaths:  readonly,
+		GroupAdd:       f.groupAdd,
+		OomScoreAdj:    f.oomScoreAdj,
+		Tmpfs:          tmpfs,
+		Sysctls:        f.sysctls.m,
+		ShmSize:        int64(f.shmSize),
+		Runtime:        f.runtime,
+		LogConfig:      container.LogConfig{Type: f.logDriver, Config: logOpts},
+		Resources: container.Resources{
+			CgroupParent:      f.cgroupParent,
+			Memory:            int64(f.memory),
+			MemoryReservation: int64(f.memoryReservation),
+			MemorySwap:        int64(f.memorySwap),
+			MemorySwappiness:  &swappiness,
+			OomKillDisable:    &oomKillDisable,
+			NanoCPUs:          int64(f.cpus),
+			CPUShares:         f.cpuShares,
+			CPUPeriod:         f.cpuPeriod,
+			CPUQuota:          f.cpuQuota,
+			CpusetCpus:        f.cpusetCpus,
+			CpusetMems:        f.cpusetMems,
+			PidsLimit:         &pidsLimit,
+			Ulimits:           f.ulimits.list(),
+		},
+	}
+	if len(hc.Sysctls) == 0 {
+		hc.Sysctls = nil
 	}
 	if fs.Changed("init") {
 		v := f.init
@@ -128,16 +269,110 @@ func parseRestartPolicy(s string) (container.RestartPolicy, error) {
 	return p, nil
 }
 
-func labelMap(labels []string) map[string]string {
-	if len(labels) == 0 {
-		return nil
+// parseSecurityOpts checks each --security-opt and replaces seccomp=<file> by the file's
+// compacted JSON, which is what the daemon expects.
+func parseSecurityOpts(opts []string) ([]string, error) {
+	out := make([]string, len(opts))
+	for i, opt := range opts {
+		out[i] = opt
+		k, v, ok := strings.Cut(opt, "=")
+		if !ok && k != "no-new-privileges" {
+			k, v, ok = strings.Cut(opt, ":")
+		}
+		if (!ok || v == "") && k != "no-new-privileges" {
+			return nil, fmt.Errorf("invalid --security-opt: %q", opt)
+		}
+		if k != "seccomp" || v == "builtin" || v == "unconfined" {
+			continue
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return nil, fmt.Errorf("opening seccomp profile (%s) failed: %w", v, err)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil {
+			return nil, fmt.Errorf("compacting json for seccomp profile (%s) failed: %w", v, err)
+		}
+		out[i] = "seccomp=" + buf.String()
 	}
-	m := make(map[string]string, len(labels))
-	for _, l := range labels {
-		k, v, _ := strings.Cut(l, "=")
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// parseSystemPaths removes systempaths=unconfined from opts; when present, the masked and
+// read-only paths become empty lists (no path masked).
+func parseSystemPaths(opts []string) (filtered, masked, readonly []string) {
+	for _, opt := range opts {
+		if opt == "systempaths=unconfined" {
+			masked, readonly = []string{}, []string{}
+			continue
+		}
+		filtered = append(filtered, opt)
+	}
+	return filtered, masked, readonly
+}
+
+// kvMap turns key=value strings into a map (a missing value is empty).
+func kvMap(kvs []string) map[string]string {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
 		m[k] = v
 	}
 	return m
+}
+
+// readKVFiles reads KEY[=VALUE] lines from files (env-file format) and appends override.
+// A key without a value takes it from lookup, and is dropped when lookup is nil or fails.
+func readKVFiles(files, override []string, lookup func(string) (string, bool)) ([]string, error) {
+	var out []string
+	for _, name := range files {
+		vars, err := parseKVFile(name, lookup)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vars...)
+	}
+	return append(out, override...), nil
+}
+
+func parseKVFile(name string, lookup func(string) (string, bool)) ([]string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Bytes()
+		if !utf8.Valid(line) {
+			return nil, fmt.Errorf("invalid env file (%s): invalid utf8 bytes at line %d: %v", name, n, line)
+		}
+		if n == 1 {
+			line = bytes.TrimPrefix(line, []byte{0xEF, 0xBB, 0xBF})
+		}
+		s := strings.TrimLeftFunc(string(line), unicode.IsSpace)
+		if s == "" || s[0] == '#' {
+			continue
+		}
+		k, _, hasValue := strings.Cut(s, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid env file (%s): no variable name on line '%s'", name, s)
+		}
+		if strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("invalid env file (%s): variable '%s' contains whitespaces", name, k)
+		}
+		if hasValue {
+			out = append(out, s)
+		} else if lookup != nil {
+			if v, ok := lookup(k); ok {
+				out = append(out, k+"="+v)
+			}
+		}
+	}
+	return out, sc.Err()
 }
 
 func validateAttach(v string) (string, error) {
@@ -163,10 +398,31 @@ func validateEnv(v string) (string, error) {
 }
 
 func validateLabel(v string) (string, error) {
-	if k, _, _ := strings.Cut(v, "="); strings.TrimSpace(k) == "" {
+	k, _, _ := strings.Cut(v, "=")
+	k = strings.TrimLeft(k, " \t")
+	if k == "" {
 		return "", fmt.Errorf("invalid label '%s': empty name", v)
 	}
+	if strings.ContainsAny(k, " \t") {
+		return "", fmt.Errorf("label '%s' contains whitespaces", k)
+	}
 	return v, nil
+}
+
+// validateSysctl accepts the namespaced sysctls docker allows: IPC ones, net.* and fs.mqueue.*.
+func validateSysctl(v string) (string, error) {
+	k, _, ok := strings.Cut(v, "=")
+	if ok && k != "" {
+		switch k {
+		case "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+			"kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced":
+			return v, nil
+		}
+		if strings.HasPrefix(k, "net.") || strings.HasPrefix(k, "fs.mqueue.") {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("sysctl '%s' is not allowed", v)
 }
 
 // listValue is a repeatable string flag whose values pass through a validator.
@@ -198,3 +454,126 @@ func (l *listValue) String() string {
 }
 
 func (l *listValue) Type() string { return "list" }
+
+// mapValue is a repeatable key=value flag collected into a map.
+type mapValue struct {
+	m        map[string]string
+	validate func(string) (string, error)
+}
+
+func (m *mapValue) Set(v string) error {
+	if m.validate != nil {
+		var err error
+		if v, err = m.validate(v); err != nil {
+			return err
+		}
+	}
+	k, val, _ := strings.Cut(v, "=")
+	m.m[k] = val
+	return nil
+}
+
+func (m *mapValue) String() string { return fmt.Sprintf("%v", m.m) }
+func (m *mapValue) Type() string   { return "map" }
+
+// memBytes is a size flag in docker's RAM notation (512m, 2g, …).
+type memBytes int64
+
+func (m *memBytes) Set(v string) error {
+	n, err := units.RAMInBytes(v)
+	*m = memBytes(n)
+	return err
+}
+
+func (m *memBytes) String() string {
+	if *m == 0 {
+		return "0"
+	}
+	return units.BytesSize(float64(*m))
+}
+
+func (m *memBytes) Type() string { return "bytes" }
+
+// memSwapBytes is a memBytes that also accepts -1 (unlimited).
+type memSwapBytes int64
+
+func (m *memSwapBytes) Set(v string) error {
+	if v == "-1" {
+		*m = -1
+		return nil
+	}
+	n, err := units.RAMInBytes(v)
+	*m = memSwapBytes(n)
+	return err
+}
+
+func (m *memSwapBytes) String() string {
+	b := memBytes(*m)
+	return b.String()
+}
+
+func (m *memSwapBytes) Type() string { return "bytes" }
+
+// nanoCPUs is a decimal number of CPUs stored in billionths.
+type nanoCPUs int64
+
+func (c *nanoCPUs) Set(v string) error {
+	n, err := parseCPUs(v)
+	*c = nanoCPUs(n)
+	return err
+}
+
+func (c *nanoCPUs) String() string {
+	if *c == 0 {
+		return ""
+	}
+	return big.NewRat(int64(*c), 1e9).FloatString(3)
+}
+
+func (c *nanoCPUs) Type() string { return "decimal" }
+
+// parseCPUs turns a decimal number of CPUs into nano CPUs, refusing more than 9 decimals.
+func parseCPUs(v string) (int64, error) {
+	cpu, ok := new(big.Rat).SetString(v)
+	if !ok {
+		return 0, fmt.Errorf("failed to parse %v as a rational number", v)
+	}
+	nano := cpu.Mul(cpu, big.NewRat(1e9, 1))
+	if !nano.IsInt() {
+		return 0, errors.New("value is too precise")
+	}
+	return nano.Num().Int64(), nil
+}
+
+// ulimitsValue collects --ulimit name=soft[:hard] flags, one per name.
+type ulimitsValue map[string]*container.Ulimit
+
+func (u ulimitsValue) Set(v string) error {
+	l, err := units.ParseUlimit(v)
+	if err != nil {
+		return err
+	}
+	u[l.Name] = l
+	return nil
+}
+
+func (u ulimitsValue) String() string {
+	s := make([]string, 0, len(u))
+	for _, l := range u {
+		s = append(s, l.String())
+	}
+	sort.Strings(s)
+	return fmt.Sprintf("%v", s)
+}
+
+func (u ulimitsValue) Type() string { return "ulimit" }
+
+// list returns the ulimits sorted by name.
+func (u ulimitsValue) list() []*container.Ulimit {
+	l := make([]*container.Ulimit, 0, len(u))
+	for _, v := range u {
+		l = append(l, v)
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	return l
+}

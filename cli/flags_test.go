@@ -22,20 +22,34 @@ func parseRun(t *testing.T, args ...string) (RunOptions, error) {
 
 func ptr[T any](v T) *T { return &v }
 
+// defaultHostConfig is what the docker CLI sends when no flag changes the host configuration.
+func defaultHostConfig() container.HostConfig {
+	return container.HostConfig{
+		RestartPolicy: container.RestartPolicy{Name: "no"},
+		LogConfig:     container.LogConfig{Config: map[string]string{}},
+		Resources: container.Resources{
+			MemorySwappiness: ptr(int64(-1)),
+			OomKillDisable:   ptr(false),
+			PidsLimit:        ptr(int64(0)),
+			Ulimits:          []*container.Ulimit{},
+		},
+	}
+}
+
 func TestRunFlags(t *testing.T) {
 	t.Setenv("BERTH_TEST_FROM_ENV", "from-env")
 	for _, tc := range []struct {
 		name   string
 		args   []string
 		config container.Config
-		host   container.HostConfig
+		host   func(*container.HostConfig)
 		check  func(t *testing.T, o RunOptions)
 	}{
 		{
 			name:   "defaults",
 			args:   []string{"busybox"},
 			config: container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true},
-			host:   container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "no"}},
+
 			check: func(t *testing.T, o RunOptions) {
 				if o.Pull != PullMissing || !o.SigProxy || o.Detach || o.Name != "" {
 					t.Errorf("unexpected options %+v", o)
@@ -47,7 +61,7 @@ func TestRunFlags(t *testing.T) {
 			args: []string{"--rm", "busybox", "ls", "-l", "--rm"},
 			config: container.Config{Image: "busybox", Cmd: []string{"ls", "-l", "--rm"},
 				AttachStdout: true, AttachStderr: true},
-			host: container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: "no"}},
+			host: func(h *container.HostConfig) { h.AutoRemove = true },
 		},
 		{
 			name: "interactive tty",
@@ -59,7 +73,6 @@ func TestRunFlags(t *testing.T) {
 				Labels: map[string]string{"tier": "front", "flag": ""},
 				Tty:    true, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true,
 			},
-			host: container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "no"}},
 			check: func(t *testing.T, o RunOptions) {
 				if o.Name != "web" {
 					t.Errorf("name = %q", o.Name)
@@ -72,7 +85,10 @@ func TestRunFlags(t *testing.T) {
 				"--restart", "on-failure:5", "-d", "--pull", "never", "--platform", "linux/arm64", "busybox", "hi"},
 			config: container.Config{Image: "busybox", Cmd: []string{"hi"}, Entrypoint: []string{"/bin/echo"},
 				StopSignal: "SIGUSR1", StopTimeout: ptr(3), AttachStdout: true, AttachStderr: true},
-			host: container.HostConfig{Init: ptr(true), RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 5}},
+			host: func(h *container.HostConfig) {
+				h.Init = ptr(true)
+				h.RestartPolicy = container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 5}
+			},
 			check: func(t *testing.T, o RunOptions) {
 				if !o.Detach || o.Pull != PullNever || o.Platform != "linux/arm64" {
 					t.Errorf("unexpected options %+v", o)
@@ -83,19 +99,17 @@ func TestRunFlags(t *testing.T) {
 			name:   "empty entrypoint resets",
 			args:   []string{"--entrypoint=", "busybox"},
 			config: container.Config{Image: "busybox", Entrypoint: []string{""}, AttachStdout: true, AttachStderr: true},
-			host:   container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "no"}},
 		},
 		{
 			name:   "attach selects streams",
 			args:   []string{"-a", "STDERR", "-a", "stdin", "busybox"},
 			config: container.Config{Image: "busybox", AttachStdin: true, AttachStderr: true},
-			host:   container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "no"}},
 		},
 		{
 			name:   "init=false is sent",
 			args:   []string{"--init=false", "--sig-proxy=false", "busybox"},
 			config: container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true},
-			host:   container.HostConfig{Init: ptr(false), RestartPolicy: container.RestartPolicy{Name: "no"}},
+			host:   func(h *container.HostConfig) { h.Init = ptr(false) },
 			check: func(t *testing.T, o RunOptions) {
 				if o.SigProxy {
 					t.Error("sig-proxy should be off")
@@ -108,13 +122,20 @@ func TestRunFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tc.config.Labels == nil {
+				tc.config.Labels = map[string]string{}
+			}
 			gc, _ := json.Marshal(o.Config)
 			wc, _ := json.Marshal(tc.config)
 			if string(gc) != string(wc) {
 				t.Errorf("config:\n got %s\nwant %s", gc, wc)
 			}
+			wantHost := defaultHostConfig()
+			if tc.host != nil {
+				tc.host(&wantHost)
+			}
 			gh, _ := json.Marshal(o.HostConfig)
-			wh, _ := json.Marshal(tc.host)
+			wh, _ := json.Marshal(wantHost)
 			if string(gh) != string(wh) {
 				t.Errorf("host config:\n got %s\nwant %s", gh, wh)
 			}

@@ -103,6 +103,18 @@ func writeRows[T any](w io.Writer, format string, header headerContext, rows []T
 	return tw.Flush()
 }
 
+// checkTemplate parses format and executes it on sample, reporting errors like docker.
+func checkTemplate(format string, sample any) error {
+	tmpl, err := parseTemplate(templateText(format))
+	if err != nil {
+		return fmt.Errorf("failed to parse template: %w", err)
+	}
+	if err := tmpl.Execute(io.Discard, sample); err != nil {
+		return fmt.Errorf("failed to execute template: %w", err)
+	}
+	return nil
+}
+
 func formatJSON(v any) string {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

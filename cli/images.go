@@ -73,7 +73,7 @@ func addImagesFlags(fs *pflag.FlagSet, opts *ImagesOptions) {
 	fs.BoolVarP(&opts.Quiet, "quiet", "q", false, "Only show image IDs")
 	fs.BoolVar(&opts.Digests, "digests", false, "Show digests")
 	fs.BoolVar(&opts.NoTrunc, "no-trunc", false, "Don't truncate output")
-	fs.StringArrayVarP(&opts.Filters, "filter", "f", nil, "Filter output based on conditions provided")
+	addFilterFlag(fs, &opts.Filters, "f", "Filter output based on conditions provided")
 	fs.StringVar(&opts.Format, "format", "", "Format output using a custom template ('table', 'table TEMPLATE', 'json' or a Go template)")
 }
 

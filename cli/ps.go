@@ -76,7 +76,7 @@ func addPsFlags(fs *pflag.FlagSet, opts *PsOptions) {
 	fs.IntVarP(&opts.Last, "last", "n", -1, "Show n last created containers (includes all states)")
 	fs.BoolVar(&opts.NoTrunc, "no-trunc", false, "Don't truncate output")
 	fs.BoolVarP(&opts.Size, "size", "s", false, "Display total file sizes")
-	fs.StringArrayVarP(&opts.Filters, "filter", "f", nil, "Filter output based on conditions provided")
+	addFilterFlag(fs, &opts.Filters, "f", "Filter output based on conditions provided")
 	fs.StringVar(&opts.Format, "format", "", "Format output using a custom template ('table', 'table TEMPLATE', 'json' or a Go template)")
 }
 
@@ -118,6 +118,11 @@ func ListContainers(ctx context.Context, api client.ContainerAPIClient, s Stream
 	}
 	if opts.Quiet && opts.Format != "" {
 		fmt.Fprintln(s.Err, "WARNING: Ignoring custom format, because both --format and --quiet are set.")
+	} else if opts.Format != "" {
+		// Checked before listing, so that a bad template fails even with no container.
+		if err := checkTemplate(opts.Format, &psRow{c: &container.Summary{}}); err != nil {
+			return err
+		}
 	}
 	res, err := api.ContainerList(ctx, lo)
 	if err != nil {
@@ -289,6 +294,29 @@ func (r *psRow) MarshalJSON() ([]byte, error) {
 		"State": r.State(), "Status": r.Status(), "Size": r.Size(), "Labels": r.Labels(),
 		"Mounts": r.Mounts(), "LocalVolumes": r.LocalVolumes(), "Networks": r.Networks(),
 	})
+}
+
+// filterValue is a repeatable --filter flag that refuses values without "=" at parse
+// time, like docker's; empty values are ignored.
+type filterValue struct{ vals *[]string }
+
+func (f filterValue) Set(v string) error {
+	if v == "" {
+		return nil
+	}
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("bad format of filter (expected name=value)")
+	}
+	*f.vals = append(*f.vals, v)
+	return nil
+}
+
+func (f filterValue) String() string { return strings.Join(*f.vals, " ") }
+func (f filterValue) Type() string   { return "filter" }
+
+// addFilterFlag defines --filter (with shorthand, if not empty) collecting into vals.
+func addFilterFlag(fs *pflag.FlagSet, vals *[]string, shorthand, usage string) {
+	fs.VarP(filterValue{vals}, "filter", shorthand, usage)
 }
 
 // parseFilters turns key=value strings into API filters.

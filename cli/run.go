@@ -172,7 +172,7 @@ func RunContainer(ctx context.Context, api RunAPI, s Streams, opts RunOptions) e
 		return daemonError{err}
 	}
 	if cfg.Tty {
-		monitorTTYSize(streamCtx, api, id, s.Out)
+		monitorTTYSize(streamCtx, containerResize(api, id), s.Out)
 	}
 
 	select {

@@ -124,7 +124,7 @@ func startAttached(ctx context.Context, api AttachAPI, s Streams, opts StartOpti
 		return err
 	}
 	if tty {
-		monitorTTYSize(streamCtx, api, ctr.ID, s.Out)
+		monitorTTYSize(streamCtx, containerResize(api, ctr.ID), s.Out)
 	}
 	if err := <-streamDone; err != nil {
 		var esc term.EscapeError
@@ -136,69 +136,80 @@ func startAttached(ctx context.Context, api AttachAPI, s Streams, opts StartOpti
 	return exitStatus(<-status)
 }
 
+// AttachOptions are the inputs of AttachContainer.
+type AttachOptions struct {
+	Container  string
+	NoStdin    bool // do not attach our standard input
+	SigProxy   bool // forward the signals we receive (containers without a TTY)
+	DetachKeys string
+}
+
 func newAttachCommand(c *CLI) *cobra.Command {
-	var (
-		noStdin    bool
-		sigProxy   bool
-		detachKeys string
-	)
+	var opts AttachOptions
 	cmd := &cobra.Command{
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach local standard input, output, and error streams to a running container",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Container = args[0]
 			api, err := c.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return AttachContainer(cmd.Context(), api, c.Streams, args[0], !noStdin, sigProxy, detachKeys)
+			return AttachContainer(cmd.Context(), api, c.Streams, opts)
 		},
 	}
 	fs := cmd.Flags()
-	fs.BoolVar(&noStdin, "no-stdin", false, "Do not attach STDIN")
-	fs.BoolVar(&sigProxy, "sig-proxy", true, "Proxy all received signals to the process")
-	fs.StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	fs.BoolVar(&opts.NoStdin, "no-stdin", false, "Do not attach STDIN")
+	fs.BoolVar(&opts.SigProxy, "sig-proxy", true, "Proxy all received signals to the process")
+	fs.StringVar(&opts.DetachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
 }
 
 // AttachContainer streams a running container's I/O until it exits or the user detaches,
 // and returns its exit status as a StatusError.
-func AttachContainer(ctx context.Context, api AttachAPI, s Streams, name string, withStdin, sigProxy bool, detachKeys string) error {
-	escape, err := escapeKeys(detachKeys)
+func AttachContainer(ctx context.Context, api AttachAPI, s Streams, opts AttachOptions) error {
+	escape, err := escapeKeys(opts.DetachKeys)
 	if err != nil {
 		return err
 	}
-	wait := api.ContainerWait(context.WithoutCancel(ctx), name, client.ContainerWaitOptions{})
-	res, err := api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	wait := api.ContainerWait(context.WithoutCancel(ctx), opts.Container, client.ContainerWaitOptions{})
+	ctr, err := inspectAttachable(ctx, api, opts.Container)
 	if err != nil {
-		return err
-	}
-	ctr := res.Container
-	if err := attachable(ctr); err != nil {
 		return err
 	}
 	tty := ctr.Config != nil && ctr.Config.Tty
-	stdin := withStdin && ctr.Config != nil && ctr.Config.OpenStdin
-	if stdin && tty && !isTerminal(s.In) {
+	if !opts.NoStdin && tty && !isTerminal(s.In) {
 		return errors.New("the input device is not a TTY")
 	}
-	if sigProxy && !tty {
+	stdin := !opts.NoStdin && ctr.Config != nil && ctr.Config.OpenStdin
+	if opts.SigProxy && !tty {
 		defer proxySignals(ctx, api, ctr.ID)()
 	}
 	resp, err := api.ContainerAttach(ctx, ctr.ID, client.ContainerAttachOptions{
-		Stream: true, Stdin: stdin, Stdout: true, Stderr: true, DetachKeys: detachKeys,
+		Stream: true, Stdin: stdin, Stdout: true, Stderr: true, DetachKeys: opts.DetachKeys,
 	})
 	if err != nil {
 		return err
 	}
 	defer resp.Close()
+	// The container may have stopped between the first check and the attach.
+	if _, err := inspectAttachable(ctx, api, ctr.ID); err != nil {
+		return err
+	}
 	h := &hijackStreamer{resp: resp.HijackedResponse, out: s.Out, errOut: s.Err, tty: tty, escape: escape}
 	if stdin {
 		h.in = s.In
 	}
 	defer h.restore()
 	if tty {
-		monitorTTYSize(ctx, api, ctr.ID, s.Out)
+		// Like docker: a size one larger first, so that the program redraws (a shell shows
+		// its prompt again) when the real size follows.
+		resize := containerResize(api, ctr.ID)
+		if hgt, wid := ttySize(s.Out); hgt > 0 {
+			_ = resize(ctx, hgt+1, wid+1)
+		}
+		monitorTTYSize(ctx, resize, s.Out)
 	}
 	if err := h.stream(ctx); err != nil {
 		var esc term.EscapeError
@@ -220,14 +231,20 @@ func AttachContainer(ctx context.Context, api AttachAPI, s Streams, name string,
 	}
 }
 
-func attachable(ctr container.InspectResponse) error {
+// inspectAttachable inspects a container and refuses one that is not running.
+func inspectAttachable(ctx context.Context, api AttachAPI, name string) (container.InspectResponse, error) {
+	res, err := api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return container.InspectResponse{}, err
+	}
+	ctr := res.Container
 	switch {
 	case ctr.State == nil || !ctr.State.Running:
-		return errors.New("cannot attach to a stopped container, start it first")
+		return ctr, errors.New("cannot attach to a stopped container, start it first")
 	case ctr.State.Paused:
-		return errors.New("cannot attach to a paused container, unpause it first")
+		return ctr, errors.New("cannot attach to a paused container, unpause it first")
 	case ctr.State.Restarting:
-		return errors.New("cannot attach to a restarting container, wait until it is running")
+		return ctr, errors.New("cannot attach to a restarting container, wait until it is running")
 	}
-	return nil
+	return ctr, nil
 }

@@ -162,18 +162,29 @@ type resizer interface {
 	ContainerResize(ctx context.Context, container string, options client.ContainerResizeOptions) (client.ContainerResizeResult, error)
 }
 
-// monitorTTYSize gives container id our terminal's size now and on every SIGWINCH until ctx ends.
-func monitorTTYSize(ctx context.Context, api resizer, id string, out io.Writer) {
+// resizeFunc sets the terminal size of a container or exec process.
+type resizeFunc func(ctx context.Context, height, width uint) error
+
+// containerResize returns the resizeFunc of container id.
+func containerResize(api resizer, id string) resizeFunc {
+	return func(ctx context.Context, h, w uint) error {
+		_, err := api.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})
+		return err
+	}
+}
+
+// monitorTTYSize gives the process our terminal's size now and on every SIGWINCH until ctx ends.
+func monitorTTYSize(ctx context.Context, resize resizeFunc, out io.Writer) {
 	fd, ok := term.GetFdInfo(out)
 	if !ok {
 		return
 	}
-	resize := func() {
+	apply := func() {
 		if ws, err := term.GetWinsize(fd); err == nil && ws.Height > 0 && ws.Width > 0 {
-			_, _ = api.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(ws.Height), Width: uint(ws.Width)})
+			_ = resize(ctx, uint(ws.Height), uint(ws.Width))
 		}
 	}
-	resize()
+	apply()
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGWINCH)
 	go func() {
@@ -181,7 +192,7 @@ func monitorTTYSize(ctx context.Context, api resizer, id string, out io.Writer) 
 		for {
 			select {
 			case <-ch:
-				resize()
+				apply()
 			case <-ctx.Done():
 				return
 			}

@@ -37,17 +37,21 @@ type Container struct {
 	HostConfig   *container.HostConfig
 	State        State
 	RestartCount int
-	LogPath      string
-	Dir          string           // <data-root>/containers/<id>
-	RootfsMounts []snapshot.Mount // what to mount at <Dir>/rootfs
+	// ManuallyStopped: the user stopped or killed it, so restart policies leave it be.
+	ManuallyStopped bool
+	LogPath         string
+	Dir             string           // <data-root>/containers/<id>
+	RootfsMounts    []snapshot.Mount // what to mount at <Dir>/rootfs
 
 	mu       sync.Mutex
 	shim     *runtime.Shim
 	pending  []*pendingAttach
 	exited   chan struct{} // closed at the next exit, then replaced
 	removed  chan struct{} // closed when the container is removed
-	starting bool
 	removing bool
+
+	restartDelay  time.Duration // last back-off delay
+	restartCancel chan struct{} // closes to cancel a pending restart
 }
 
 type pendingAttach struct {
@@ -67,9 +71,13 @@ func (c *Container) transition(to container.ContainerState) error {
 	ok := false
 	switch to {
 	case container.StateRunning:
-		ok = from == container.StateCreated || from == container.StateExited || from == container.StateRestarting
+		ok = from == container.StateCreated || from == container.StateExited || from == container.StateRestarting || from == container.StatePaused
 	case container.StateExited:
-		ok = from == container.StateRunning || from == container.StateCreated || from == container.StateRestarting
+		ok = from == container.StateRunning || from == container.StateCreated || from == container.StateRestarting || from == container.StatePaused
+	case container.StatePaused:
+		ok = from == container.StateRunning
+	case container.StateRestarting:
+		ok = from == container.StateExited
 	case container.StateCreated:
 		ok = from == ""
 	case container.StateRemoving:
@@ -84,7 +92,10 @@ func (c *Container) transition(to container.ContainerState) error {
 	return nil
 }
 
-func (c *Container) running() bool { return c.State.Status == container.StateRunning }
+// running reports whether the container's process exists (paused ones included).
+func (c *Container) running() bool {
+	return c.State.Status == container.StateRunning || c.State.Status == container.StatePaused
+}
 
 // shortID returns the 12-character form of a container ID.
 func shortID(id string) string {

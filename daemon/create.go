@@ -8,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"time"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/logger/jsonfile"
 	"github.com/berth-dev/berth/metadata"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 )
 
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -39,6 +42,12 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		hc = &container.HostConfig{}
 	}
 	if err := validateHostConfig(hc); err != nil {
+		return nil, err
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	if _, err := logOptions(hc.LogConfig); err != nil {
 		return nil, err
 	}
 	if o.Name != "" && !validName.MatchString(o.Name) {
@@ -111,11 +120,38 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	d.containers[id] = c
 	d.mu.Unlock()
 	ok = true
+	d.emit(c, events.ActionCreate, nil)
 	d.log.Debug("container created", "id", shortID(id), "name", c.Name, "image", c.Image)
 	return c, nil
 }
 
+// logOptions validates a container's log configuration (json-file or none).
+func logOptions(lc container.LogConfig) (jsonfile.Options, error) {
+	switch lc.Type {
+	case "", "json-file":
+		return jsonfile.ParseLogOpts(lc.Config)
+	case "none":
+		if len(lc.Config) > 0 {
+			return jsonfile.Options{}, errdefs.InvalidParameter("the none log driver takes no options")
+		}
+		return jsonfile.Options{}, nil
+	}
+	return jsonfile.Options{}, errdefs.InvalidParameter(fmt.Sprintf("failed to create task for container: logger: no log driver named '%s' is registered", lc.Type))
+}
+
 func validateHostConfig(hc *container.HostConfig) error {
+	if hc.Memory < 0 || hc.NanoCPUs < 0 || hc.CPUShares < 0 {
+		return errdefs.InvalidParameter("resource limits must not be negative")
+	}
+	if hc.Memory > 0 && hc.Memory < 6*1024*1024 {
+		return errdefs.InvalidParameter("Minimum memory limit allowed is 6MB")
+	}
+	if hc.MemorySwap > 0 && hc.Memory > 0 && hc.MemorySwap < hc.Memory {
+		return errdefs.InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if hc.NanoCPUs > 0 && hc.NanoCPUs > int64(goruntime.NumCPU())*1e9 {
+		return errdefs.InvalidParameter(fmt.Sprintf("range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", goruntime.NumCPU(), goruntime.NumCPU()))
+	}
 	rp := hc.RestartPolicy
 	switch rp.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped, container.RestartPolicyOnFailure:

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/metadata"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/snapshot"
 	"github.com/berth-dev/berth/snapshot/overlay"
 	"github.com/moby/moby/api/types/container"
 )
@@ -41,11 +42,16 @@ type Daemon struct {
 	cfg    Config
 	db     *metadata.DB
 	images *image.Store
+	sn     snapshot.Snapshotter
 	puller *distribution.Puller
 	rt     *runtime.Manager
 	log    *slog.Logger
 	start  time.Time
 	runcV  string // the runtime's --version first line
+	events *eventLog
+
+	execMu sync.Mutex
+	execs  map[string]*execInstance
 
 	mu         sync.RWMutex
 	containers map[string]*Container // by full ID
@@ -83,12 +89,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		cfg:        cfg,
 		db:         db,
 		images:     is,
+		sn:         sn,
 		puller:     distribution.NewPuller(is, cs, sn, distribution.Options{Mirrors: cfg.Mirrors, Insecure: cfg.Insecure, NoHub: cfg.NoHub}),
 		rt:         runtime.NewManager(cfg.ExecRoot, cfg.ShimBinary, cfg.Runtime),
 		log:        log,
 		start:      time.Now(),
 		containers: map[string]*Container{},
 		names:      map[string]string{},
+		events:     newEventLog(),
+		execs:      map[string]*execInstance{},
 	}
 	d.runcV = runtimeVersion(cfg.Runtime)
 	if err := d.restore(ctx); err != nil {
@@ -138,13 +147,40 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 			d.log.Info("container exited while berthd was away", "id", shortID(c.ID), "code", st.Code)
 			c.mu.Lock()
-			d.finishExit(c, st)
+			if c.State.Status == container.StateRestarting {
+				c.State.Status = container.StateExited // it was waiting for its restart
+			} else {
+				d.finishExit(c, st)
+			}
+			if shouldRestart(c) {
+				d.scheduleRestartLocked(c, 0)
+			}
 			c.mu.Unlock()
 			if c.HostConfig != nil && c.HostConfig.AutoRemove {
 				go d.removeAfterExit(c)
 			}
+		case container.StatePaused:
+			// Still frozen, with its shim alive: re-attach and keep it paused.
+			if sh, err := d.rt.Connect(ctx, c.ID); err == nil {
+				c.shim = sh
+				go d.monitor(c, sh)
+				continue
+			}
+			c.mu.Lock()
+			st, _ := d.rt.ReadExit(c.ID)
+			d.finishExit(c, st)
+			c.mu.Unlock()
 		case container.StateRemoving:
 			go d.removeAfterExit(c)
+		case container.StateExited:
+			if startOnBoot(c) {
+				c.mu.Lock()
+				c.ManuallyStopped = false
+				if err := d.startLocked(ctx, c); err != nil {
+					d.log.Warn("start on boot", "id", shortID(c.ID), "err", err)
+				}
+				c.mu.Unlock()
+			}
 		}
 	}
 	return nil

@@ -117,8 +117,13 @@ func inspectImage(img *image.Image) *imagetypes.InspectResponse {
 	for i, d := range c.RootFS.DiffIDs {
 		diffs[i] = d.String()
 	}
+	comment := ""
+	if n := len(c.History); n > 0 {
+		comment = c.History[n-1].Comment // docker shows the last history entry's
+	}
 	return &imagetypes.InspectResponse{
 		ID:           img.ID,
+		Comment:      comment,
 		RepoTags:     nonNil(img.RepoTags),
 		RepoDigests:  nonNil(img.RepoDigests),
 		Created:      created,

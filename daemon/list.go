@@ -16,6 +16,7 @@ import (
 // ListOptions mirrors GET /containers/json.
 type ListOptions struct {
 	All     bool
+	Size    bool
 	Limit   int
 	Filters map[string][]string
 }
@@ -52,11 +53,18 @@ func (d *Daemon) List(ctx context.Context, o ListOptions) ([]container.Summary, 
 	for _, c := range all {
 		c.mu.Lock()
 		s, keep := d.summaryLocked(c, now)
-		keep = keep && (o.All || c.running() || len(o.Filters["status"]) > 0 || len(o.Filters["exited"]) > 0)
+		keep = keep && (o.All || o.Limit > 0 || c.running() || len(o.Filters["status"]) > 0 || len(o.Filters["exited"]) > 0)
 		keep = keep && matchFilters(c, o.Filters, before, since)
 		c.mu.Unlock()
 		if !keep {
 			continue
+		}
+		if o.Size {
+			s.SizeRw, _ = d.sn.Usage(ctx, c.ID)
+			s.SizeRootFs = s.SizeRw
+			if img, err := d.images.Get(ctx, c.ImageID); err == nil {
+				s.SizeRootFs += img.Size
+			}
 		}
 		out = append(out, s)
 		if o.Limit > 0 && len(out) >= o.Limit {
@@ -106,6 +114,10 @@ func statusString(c *Container, now time.Time) string {
 	switch c.State.Status {
 	case container.StateRunning:
 		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt))
+	case container.StatePaused:
+		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt)) + " (Paused)"
+	case container.StateRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", c.State.ExitCode, units.HumanDuration(now.Sub(c.State.FinishedAt)))
 	case container.StateExited:
 		if c.State.FinishedAt.IsZero() {
 			return "Created"
@@ -173,7 +185,8 @@ func (d *Daemon) Inspect(ctx context.Context, ref string) (*container.InspectRes
 		Args:    append([]string{}, c.Args...),
 		State: &container.State{
 			Status:     st.Status,
-			Running:    st.Status == container.StateRunning,
+			Running:    st.Status == container.StateRunning || st.Status == container.StatePaused,
+			Paused:     st.Status == container.StatePaused,
 			Restarting: st.Status == container.StateRestarting,
 			OOMKilled:  st.OOMKilled,
 			Dead:       st.Status == container.StateDead,

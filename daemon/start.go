@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -34,12 +36,17 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.State.Status == container.StatePaused {
+		return errdefs.Conflict("cannot start a paused container, try unpause instead")
+	}
 	if c.running() {
 		return fmt.Errorf("container %s already started: %w", shortID(c.ID), errdefs.ErrNotModified)
 	}
 	if c.removing || c.State.Status == container.StateRemoving {
 		return errdefs.Conflict(fmt.Sprintf("container %s is marked for removal and cannot be started", shortID(c.ID)))
 	}
+	d.cancelRestartLocked(c)
+	c.ManuallyStopped = false
 	return d.startLocked(ctx, c)
 }
 
@@ -82,18 +89,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err := d.writeEtcFiles(c); err != nil {
 		return err
 	}
-	spec, err := runtime.Spec(runtime.SpecOptions{
-		ID:       c.ID,
-		Hostname: c.Config.Hostname,
-		Rootfs:   rootfs,
-		Args:     append([]string{c.Path}, c.Args...),
-		Env:      c.Config.Env,
-		Cwd:      c.Config.WorkingDir,
-		User:     c.Config.User,
-		Tty:      c.Config.Tty,
-		Readonly: c.HostConfig.ReadonlyRootfs,
-		Mounts:   etcMounts(c.Dir),
-	})
+	so, err := d.specOptions(c, rootfs)
+	if err != nil {
+		return err
+	}
+	spec, err := runtime.Spec(so)
 	if err != nil {
 		return errdefs.InvalidParameter(err.Error())
 	}
@@ -104,12 +104,22 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err := atomicfile.WriteFileNoSync(filepath.Join(c.Dir, "config.json"), data, 0o600); err != nil {
 		return err
 	}
+	logOpts, err := logOptions(c.HostConfig.LogConfig)
+	if err != nil {
+		return err
+	}
+	logPath := c.LogPath
+	if c.HostConfig.LogConfig.Type == "none" {
+		logPath = os.DevNull
+	}
 	sh, err = d.rt.Spawn(ctx, runtime.ShimOptions{
-		ID:      c.ID,
-		Bundle:  c.Dir,
-		LogPath: c.LogPath,
-		Tty:     c.Config.Tty,
-		Stdin:   c.Config.OpenStdin,
+		ID:          c.ID,
+		Bundle:      c.Dir,
+		LogPath:     logPath,
+		Tty:         c.Config.Tty,
+		Stdin:       c.Config.OpenStdin,
+		LogMaxSize:  logOpts.MaxSize,
+		LogMaxFiles: logOpts.MaxFiles,
 	})
 	if err != nil {
 		return fmt.Errorf("start shim: %w", err)
@@ -141,7 +151,70 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		d.log.Error("persist container state", "id", shortID(c.ID), "err", err)
 	}
 	go d.monitor(c, sh)
+	d.emit(c, events.ActionStart, nil)
 	return nil
+}
+
+// specOptions turns the container's config and host config into the runtime's options.
+func (d *Daemon) specOptions(c *Container, rootfs string) (runtime.SpecOptions, error) {
+	hc := c.HostConfig
+	so := runtime.SpecOptions{
+		ID:                c.ID,
+		Hostname:          c.Config.Hostname,
+		Rootfs:            rootfs,
+		Args:              append([]string{c.Path}, c.Args...),
+		Env:               c.Config.Env,
+		Cwd:               c.Config.WorkingDir,
+		User:              c.Config.User,
+		Tty:               c.Config.Tty,
+		Readonly:          hc.ReadonlyRootfs,
+		Mounts:            etcMounts(c.Dir),
+		Memory:            hc.Memory,
+		MemorySwap:        hc.MemorySwap,
+		MemoryReservation: hc.MemoryReservation,
+		NanoCPUs:          hc.NanoCPUs,
+		CPUShares:         hc.CPUShares,
+		CpusetCpus:        hc.CpusetCpus,
+		PidsLimit:         hc.PidsLimit,
+		Privileged:        hc.Privileged,
+		CapAdd:            hc.CapAdd,
+		CapDrop:           hc.CapDrop,
+		Tmpfs:             hc.Tmpfs,
+		ShmSize:           hc.ShmSize,
+		Sysctls:           hc.Sysctls,
+		GroupAdd:          hc.GroupAdd,
+	}
+	if hc.OomScoreAdj != 0 {
+		adj := hc.OomScoreAdj
+		so.OomScoreAdj = &adj
+	}
+	for _, u := range hc.Ulimits {
+		so.Ulimits = append(so.Ulimits, runtime.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	for _, opt := range hc.SecurityOpt {
+		k, v, _ := strings.Cut(opt, "=")
+		if !strings.Contains(opt, "=") {
+			k, v, _ = strings.Cut(opt, ":") // legacy "seccomp:unconfined"
+		}
+		switch k {
+		case "no-new-privileges":
+			so.NoNewPrivileges = v == "" || v == "true"
+		case "seccomp":
+			so.Seccomp = v
+		case "apparmor", "label":
+			// no AppArmor or SELinux on these hosts; accepted as dockerd does without them
+		default:
+			return so, errdefs.InvalidParameter(fmt.Sprintf("invalid --security-opt: %q", opt))
+		}
+	}
+	if hc.Init != nil && *hc.Init {
+		init, err := runtime.FindInit()
+		if err != nil {
+			return so, errdefs.InvalidParameter(fmt.Sprintf("--init: %v (install Debian's tini package)", err))
+		}
+		so.Init, so.InitPath = true, init
+	}
+	return so, nil
 }
 
 // startError classes runtime start failures as dockerd does: a missing or non-executable
@@ -181,10 +254,15 @@ func (d *Daemon) monitor(c *Container, sh *runtime.Shim) {
 		c.mu.Unlock()
 		return
 	}
+	ranFor := time.Since(c.State.StartedAt)
 	d.finishExit(c, st)
+	restart := shouldRestart(c)
+	if restart {
+		d.scheduleRestartLocked(c, ranFor)
+	}
 	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
 	c.mu.Unlock()
-	if auto {
+	if auto && !restart {
 		d.removeAfterExit(c)
 	}
 }
@@ -217,6 +295,10 @@ func (d *Daemon) finishExit(c *Container, st runtime.ExitStatus) {
 	}
 	close(c.exited)
 	c.exited = make(chan struct{})
+	if st.OOMKilled {
+		d.emit(c, events.ActionOOM, nil)
+	}
+	d.emit(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.Code)})
 	d.log.Debug("container exited", "id", shortID(c.ID), "code", st.Code)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/metadata"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,10 +44,20 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int, signal stri
 		return err
 	}
 	c.mu.Lock()
+	if d.cancelRestartLocked(c) {
+		c.ManuallyStopped = true
+		d.persist(c)
+		c.mu.Unlock()
+		d.emit(c, events.ActionStop, nil)
+		return nil
+	}
 	if !c.running() || c.shim == nil {
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is not running: %w", shortID(c.ID), errdefs.ErrNotModified)
 	}
+	c.ManuallyStopped = true
+	d.persist(c)
+	d.resumeIfPausedLocked(ctx, c)
 	sh, exited := c.shim, c.exited
 	if signal == "" {
 		signal = c.Config.StopSignal
@@ -65,7 +76,9 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int, signal stri
 			return err
 		}
 	}
+	defer d.emit(c, events.ActionStop, nil)
 	if wait != 0 {
+		d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 		if err := sh.Kill(ctx, sig, false); err != nil {
 			d.log.Debug("stop signal", "id", shortID(c.ID), "err", err)
 		}
@@ -120,12 +133,22 @@ func (d *Daemon) Kill(ctx context.Context, ref, signal string) error {
 		}
 	}
 	c.mu.Lock()
+	if d.cancelRestartLocked(c) {
+		c.ManuallyStopped = true
+		d.persist(c)
+		c.mu.Unlock()
+		return nil
+	}
 	if !c.running() || c.shim == nil {
 		c.mu.Unlock()
 		return errdefs.Conflict(fmt.Sprintf("Cannot kill container: %s: container %s is not running", ref, c.ID))
 	}
+	c.ManuallyStopped = true
+	d.persist(c)
+	d.resumeIfPausedLocked(ctx, c)
 	sh, exited := c.shim, c.exited
 	c.mu.Unlock()
+	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	if sig == syscall.SIGKILL {
 		return d.killAndWait(ctx, sh, exited)
 	}
@@ -137,7 +160,13 @@ func (d *Daemon) Restart(ctx context.Context, ref string, timeout *int, signal s
 	if err := d.Stop(ctx, ref, timeout, signal); err != nil && !errorsIsNotModified(err) {
 		return err
 	}
-	return d.Start(ctx, ref)
+	if err := d.Start(ctx, ref); err != nil {
+		return err
+	}
+	if c, err := d.lookup(ref); err == nil {
+		d.emit(c, events.ActionRestart, nil)
+	}
+	return nil
 }
 
 // Remove deletes a container: refused with 409 while it runs unless force.
@@ -151,11 +180,19 @@ func (d *Daemon) Remove(ctx context.Context, ref string, force bool) error {
 		c.mu.Unlock()
 		return errdefs.Conflict(fmt.Sprintf("removal of container %s is already in progress", ref))
 	}
+	if c.State.Status == container.StateRestarting {
+		if !force {
+			c.mu.Unlock()
+			return errdefs.Conflict(fmt.Sprintf("cannot remove container %q: container is restarting: stop the container before removing or force remove", c.Name))
+		}
+		d.cancelRestartLocked(c)
+	}
 	if c.running() {
 		if !force {
 			c.mu.Unlock()
 			return errdefs.Conflict(fmt.Sprintf("cannot remove container %q: container is running: stop the container before removing or force remove", c.Name))
 		}
+		d.resumeIfPausedLocked(ctx, c)
 		sh, exited := c.shim, c.exited
 		c.removing = true
 		c.mu.Unlock()
@@ -213,6 +250,8 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	}
 	d.mu.Unlock()
 	close(c.removed)
+	d.forgetExecs(c)
+	d.emit(c, events.ActionDestroy, nil)
 	d.log.Debug("container removed", "id", shortID(c.ID))
 	return nil
 }

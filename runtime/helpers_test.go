@@ -43,12 +43,30 @@ func TestMain(m *testing.M) {
 
 func setup(tmp string) error {
 	shimBinary = filepath.Join(tmp, "berth-shim")
-	args := []string{"build", "-o", shimBinary}
+	if prebuilt := os.Getenv("BERTH_TEST_SHIM"); prebuilt != "" {
+		// Compare another build (an older one, say) under the same tests.
+		data, err := os.ReadFile(prebuilt)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(shimBinary, data, 0o755); err != nil {
+			return err
+		}
+		busyboxFS = filepath.Join(tmp, "busybox")
+		return makeBusyboxRootfs(busyboxFS)
+	}
+	// As the Makefile builds it.
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", shimBinary}
 	if os.Getenv("BERTH_SHIM_RACE") != "" {
 		args = append(args, "-race")
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
-	out, err := exec.Command("go", append(args, "github.com/berth-dev/berth/cmd/berth-shim")...).CombinedOutput()
+	cmd := exec.Command("go", append(args, "github.com/berth-dev/berth/cmd/berth-shim")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if os.Getenv("BERTH_SHIM_RACE") != "" {
+		cmd.Env = append(cmd.Env, "CGO_ENABLED=1")
+	}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("build berth-shim: %v: %s", err, out)
 	}
@@ -79,7 +97,9 @@ func makeBusyboxRootfs(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), data, 0o755); err != nil {
 		return err
 	}
-	for _, l := range []string{"sh", "echo", "sleep", "cat", "true", "tty", "stty", "id", "env", "ls", "seq", "yes", "head", "kill"} {
+	for _, l := range []string{"sh", "echo", "sleep", "cat", "true", "tty", "stty", "id", "env", "ls", "seq", "yes", "head", "kill",
+		"chown", "touch", "dd", "grep", "base64", "ps", "mkdir", "rm", "wc", "tr", "pwd", "mount", "unshare",
+		"df", "stat", "tail", "printf", "test", "cut", "awk", "readlink", "timeout", "tee", "xargs", "usleep"} {
 		if err := os.Symlink("busybox", filepath.Join(dir, "bin", l)); err != nil {
 			return err
 		}

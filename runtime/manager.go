@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,9 @@ type ShimOptions struct {
 	LogPath string // json-file log
 	Tty     bool
 	Stdin   bool
+
+	LogMaxSize  int64 // rotate the log at this size in bytes; 0 = never
+	LogMaxFiles int   // log files kept, the current one included; 0 = 1
 }
 
 // Shim is a client of one container's shim.
@@ -99,6 +103,9 @@ func (m *Manager) Spawn(ctx context.Context, o ShimOptions) (*Shim, error) {
 	defer rd.Close()
 	args := []string{"-id", o.ID, "-bundle", o.Bundle, "-runtime", m.runtimeBinary,
 		"-runtime-root", m.RuntimeRoot(), "-state-dir", dir, "-log", o.LogPath}
+	if o.LogMaxSize > 0 {
+		args = append(args, "-log-max-size", strconv.FormatInt(o.LogMaxSize, 10), "-log-max-files", strconv.Itoa(max(o.LogMaxFiles, 1)))
+	}
 	if o.Tty {
 		args = append(args, "-tty")
 	}
@@ -107,6 +114,7 @@ func (m *Manager) Spawn(ctx context.Context, o ShimOptions) (*Shim, error) {
 	}
 	cmd := exec.Command(m.shimBinary, args...)
 	cmd.Stderr = logf
+	cmd.Env = shimEnv()
 	cmd.ExtraFiles = []*os.File{wr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
@@ -141,6 +149,13 @@ func (m *Manager) Spawn(ctx context.Context, o ShimOptions) (*Shim, error) {
 		return nil, err
 	}
 	return &Shim{m: m, id: o.ID, sock: sock}, nil
+}
+
+// shimEnv is the daemon's environment with GOMAXPROCS=1: a shim needs no
+// parallelism, and each P costs memory in every container's shim.
+func shimEnv() []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
+	return append(env, "GOMAXPROCS=1")
 }
 
 // reapChild reaps the shim once it exits while this process is its parent,
@@ -404,11 +419,16 @@ func (s *Shim) State(ctx context.Context) (pid int, status string, err error) {
 // once the output has ended (the container exited), or an error if ctx is done
 // or the shim went away.
 func (s *Shim) Attach(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (<-chan error, error) {
+	return s.attach(ctx, shimproto.Request{Op: shimproto.OpAttach}, stdin, stdout, stderr)
+}
+
+// attach performs an attach request (OpAttach or OpExecAttach) and relays frames.
+func (s *Shim) attach(ctx context.Context, req shimproto.Request, stdin io.Reader, stdout, stderr io.Writer) (<-chan error, error) {
 	c, err := s.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req := shimproto.Request{Op: shimproto.OpAttach, Stdin: stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil}
+	req.Stdin, req.Stdout, req.Stderr = stdin != nil, stdout != nil, stderr != nil
 	if _, err := c.Write(shimproto.MarshalLine(req)); err != nil {
 		c.Close()
 		return nil, s.connErr(ctx, err)
@@ -483,4 +503,99 @@ func (s *Shim) Attach(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		}
 	}()
 	return done, nil
+}
+
+// runtime runs the OCI runtime with args under the runtime root and returns its stdout.
+func (m *Manager) runtime(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, m.runtimeBinary, append([]string{"--root", m.RuntimeRoot()}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return out, fmt.Errorf("%s %s: %s", filepath.Base(m.runtimeBinary), args[0], msg)
+	}
+	return out, nil
+}
+
+// runtimeStatus returns the runtime's status of container id: created,
+// running, paused or stopped; errdefs.ErrNotFound if the runtime has no such container.
+func (m *Manager) runtimeStatus(ctx context.Context, id string) (string, error) {
+	if err := validID(id); err != nil {
+		return "", err
+	}
+	out, err := m.runtime(ctx, "state", id)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return "", errdefs.NotFound(fmt.Sprintf("No such container: %s", id))
+		}
+		return "", err
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return "", fmt.Errorf("runtime state of %s: %w", id, err)
+	}
+	return st.Status, nil
+}
+
+// Pause freezes every process of container id (runc pause). errdefs.ErrConflict
+// if it is already paused or not running.
+func (m *Manager) Pause(ctx context.Context, id string) error {
+	st, err := m.runtimeStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch st {
+	case "paused":
+		return errdefs.Conflict(fmt.Sprintf("Container %s is already paused", id))
+	case "running":
+	default:
+		return errdefs.Conflict(fmt.Sprintf("Container %s is not running", id))
+	}
+	_, err = m.runtime(ctx, "pause", id)
+	return err
+}
+
+// Resume thaws container id (runc resume). errdefs.ErrConflict if it is not paused.
+func (m *Manager) Resume(ctx context.Context, id string) error {
+	st, err := m.runtimeStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st != "paused" {
+		return errdefs.Conflict(fmt.Sprintf("Container %s is not paused", id))
+	}
+	_, err = m.runtime(ctx, "resume", id)
+	return err
+}
+
+// Paused reports whether container id is paused.
+func (m *Manager) Paused(ctx context.Context, id string) (bool, error) {
+	st, err := m.runtimeStatus(ctx, id)
+	return st == "paused", err
+}
+
+// Pids lists the host pids of container id's processes (runc ps).
+func (m *Manager) Pids(ctx context.Context, id string) ([]int, error) {
+	st, err := m.runtimeStatus(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st != "running" && st != "paused" {
+		return nil, errdefs.Conflict(fmt.Sprintf("Container %s is not running", id))
+	}
+	out, err := m.runtime(ctx, "ps", "--format", "json", id)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	if err := json.Unmarshal(out, &pids); err != nil {
+		return nil, fmt.Errorf("runtime ps of %s: %w", id, err)
+	}
+	return pids, nil
 }

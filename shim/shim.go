@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -23,11 +22,13 @@ import (
 )
 
 const (
-	drainTimeout = 2 * time.Second // after init exits, longest wait for the output to end
+	drainTimeout = 2 * time.Second // after a process exits, longest wait for its output to end
 	exitGrace    = 2 * time.Second // after the exit, longest wait for clients to finish
+	execGrace    = 3 * time.Second // after the container exits, longest wait for its execs to be reaped
 	runcLogFile  = "runc.log"
 	consoleSock  = "console.sock"
 	maxPending   = 1 << 20 // tty input kept before start
+	maxExecs     = 256     // exec processes remembered at once
 )
 
 // Config is what berth-shim is started with.
@@ -38,6 +39,8 @@ type Config struct {
 	RuntimeRoot string // runtime state root (runc --root)
 	StateDir    string // shim.sock, shim.pid, init.pid, exit.json
 	LogPath     string // json-file log
+	LogMaxSize  int64  // rotate the log at this size; 0 = never
+	LogMaxFiles int    // log files kept, the current one included; 0 = 1
 	Tty         bool   // give the container a pty
 	Stdin       bool   // keep the container's stdin open for attach
 }
@@ -46,28 +49,19 @@ type shim struct {
 	cfg    Config
 	reaper *reaper
 	ln     *net.UnixListener
+	init   *proc
+	cgroup string // the container's cgroups path, from config.json
 
-	mu      sync.Mutex
-	status  string // shimproto.StatusCreated, StatusRunning, StatusStopped; "starting" in between
-	pid     int
-	exit    *shimproto.ExitStatus
-	exited  chan struct{} // closed once exit is set
+	mu       sync.Mutex // conns, execs, execSeq
+	conns    int
+	execs    map[string]*proc
+	execList []*proc // registration order, for retention
+	execSeq  int
+
 	deleted chan struct{} // closed once the runtime state is gone
-	conns   int
 	connc   chan struct{} // pinged when a connection ends
 	finish  chan struct{} // closed to make the shim exit now
 	once    sync.Once
-
-	amu        sync.Mutex // attachers and outputDone
-	attachers  map[*attacher]struct{}
-	outputDone bool
-
-	smu         sync.Mutex // stdin
-	stdin       *os.File   // container stdin (pipe write end or pty master)
-	stdinClosed bool
-	stdinR      *os.File // container's end of the stdin pipe until start
-	pending     []byte   // tty input received before the pty exists
-	pty         *os.File
 
 	log *jsonfile.Writer
 }
@@ -79,33 +73,24 @@ func Run(cfg Config, ready *os.File) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set child subreaper: %w", err)
 	}
-	// Handled, not ignored: an ignored disposition would be inherited by the container.
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
-	go func() {
-		for range sigc {
-		}
-	}()
+	// Handled, not ignored: an ignored disposition would be inherited by the
+	// container. Nobody reads the channel: once full, later signals are dropped.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 	s := &shim{
-		cfg:       cfg,
-		reaper:    newReaper(),
-		status:    shimproto.StatusCreated,
-		exited:    make(chan struct{}),
-		deleted:   make(chan struct{}),
-		connc:     make(chan struct{}, 1),
-		finish:    make(chan struct{}),
-		attachers: map[*attacher]struct{}{},
+		cfg:     cfg,
+		reaper:  newReaper(),
+		execs:   map[string]*proc{},
+		deleted: make(chan struct{}),
+		connc:   make(chan struct{}, 1),
+		finish:  make(chan struct{}),
 	}
+	s.init = newProc(s, "", cfg.Tty, cfg.Stdin)
+	s.cgroup = readCgroupsPath(cfg.Bundle)
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return err
 	}
-	if cfg.Stdin && !cfg.Tty {
-		// Created now so that input written before start waits in the pipe.
-		r, w, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		s.stdinR, s.stdin = r, w
+	if err := s.init.openStdin(); err != nil {
+		return err
 	}
 	sock := filepath.Join(cfg.StateDir, shimproto.SockFile)
 	os.Remove(sock)
@@ -171,25 +156,43 @@ func (s *shim) handle(c *net.UnixConn) {
 		pid, err := s.start()
 		reply(c, response(shimproto.Response{Pid: pid}, err))
 	case shimproto.OpAttach:
-		s.attach(c, br, req)
+		s.init.attach(c, br, req)
 	case shimproto.OpWait:
-		s.wait(c, br)
+		s.init.wait(c, br)
 	case shimproto.OpKill:
 		reply(c, response(shimproto.Response{}, s.kill(unix.Signal(req.Signal), req.All)))
 	case shimproto.OpResize:
-		reply(c, response(shimproto.Response{}, s.resize(req.Width, req.Height)))
+		reply(c, response(shimproto.Response{}, s.init.resize(req.Width, req.Height)))
 	case shimproto.OpState:
-		s.mu.Lock()
-		st := shimproto.Response{Pid: s.pid, Status: s.status, Exit: s.exit}
-		s.mu.Unlock()
-		if st.Status == "starting" {
-			st.Status = shimproto.StatusCreated
-		}
-		reply(c, st)
+		reply(c, s.init.state())
 	case shimproto.OpShutdown:
 		s.shutdown()
 		reply(c, shimproto.Response{})
 		s.stop()
+	case shimproto.OpExec:
+		reply(c, response(shimproto.Response{}, s.addExec(req)))
+	case shimproto.OpExecStart, shimproto.OpExecAttach, shimproto.OpExecWait, shimproto.OpExecKill,
+		shimproto.OpExecResize, shimproto.OpExecState:
+		p, err := s.exec(req.ExecID)
+		if err != nil {
+			reply(c, response(shimproto.Response{}, err))
+			return
+		}
+		switch req.Op {
+		case shimproto.OpExecStart:
+			pid, err := s.startExec(p)
+			reply(c, response(shimproto.Response{Pid: pid}, err))
+		case shimproto.OpExecAttach:
+			p.attach(c, br, req)
+		case shimproto.OpExecWait:
+			p.wait(c, br)
+		case shimproto.OpExecKill:
+			reply(c, response(shimproto.Response{}, p.kill(unix.Signal(req.Signal))))
+		case shimproto.OpExecResize:
+			reply(c, response(shimproto.Response{}, p.resize(req.Width, req.Height)))
+		case shimproto.OpExecState:
+			reply(c, p.state())
+		}
 	default:
 		reply(c, shimproto.Response{Error: "unknown shim operation " + strconv.Quote(req.Op), Code: shimproto.CodeInvalid})
 	}
@@ -225,32 +228,17 @@ func reply(c net.Conn, r shimproto.Response) error {
 	return err
 }
 
-// wait answers once the container has exited, unless the client goes away first.
-func (s *shim) wait(c net.Conn, br *bufio.Reader) {
-	gone := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, br)
-		close(gone)
-	}()
-	select {
-	case <-s.exited:
-		s.mu.Lock()
-		e := s.exit
-		s.mu.Unlock()
-		reply(c, shimproto.Response{Exit: e})
-	case <-gone:
-	}
-}
-
+// kill signals the container's init process, or all its processes.
 func (s *shim) kill(sig unix.Signal, all bool) error {
-	s.mu.Lock()
-	status, pid := s.status, s.pid
-	s.mu.Unlock()
+	status, pid := s.init.current()
 	if status != shimproto.StatusRunning {
 		return notRunning(s.cfg.ID)
 	}
 	if all {
 		_, err := s.runc("kill", "--all", s.cfg.ID, strconv.Itoa(int(sig)))
+		if err == nil && sig == unix.SIGKILL {
+			s.thaw()
+		}
 		return err
 	}
 	if err := s.reaper.kill(pid, sig); err != nil {
@@ -259,39 +247,30 @@ func (s *shim) kill(sig unix.Signal, all bool) error {
 		}
 		return err
 	}
+	if sig == unix.SIGKILL {
+		s.thaw()
+	}
 	return nil
 }
 
-func (s *shim) resize(w, h uint16) error {
-	s.smu.Lock()
-	defer s.smu.Unlock()
-	if s.pty == nil {
-		return &codedError{shimproto.CodeConflict, "container has no tty"}
+// thaw resumes a paused container, so that a SIGKILL it was sent takes effect.
+func (s *shim) thaw() {
+	if frozen(s.cgroup) {
+		_, err := s.runc("resume", s.cfg.ID)
+		logErr("resume killed container", err)
 	}
-	rc, err := s.pty.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ierr error
-	if err := rc.Control(func(fd uintptr) {
-		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: h, Col: w})
-	}); err != nil {
-		return err
-	}
-	return ierr
 }
 
 // shutdown kills a running container and waits until its state is gone.
 func (s *shim) shutdown() {
 	for {
-		s.mu.Lock()
-		status, pid := s.status, s.pid
-		s.mu.Unlock()
+		status, pid := s.init.current()
 		switch status {
 		case shimproto.StatusCreated:
 			return
 		case shimproto.StatusRunning:
 			s.reaper.kill(pid, unix.SIGKILL)
+			s.thaw()
 			<-s.deleted
 			return
 		case shimproto.StatusStopped:
@@ -349,8 +328,58 @@ func (s *shim) spawn(args []string, stdin, stdout, stderr *os.File) (int, error)
 	return pid, nil
 }
 
+// runtimeError is the runtime's last error message from its json log file.
+func runtimeError(logFile, runtime string, ws unix.WaitStatus) string {
+	msg := ""
+	if b, err := os.ReadFile(logFile); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var e struct{ Level, Msg string }
+			if json.Unmarshal([]byte(line), &e) == nil && (e.Level == "error" || e.Level == "fatal") && e.Msg != "" {
+				msg = e.Msg
+			}
+		}
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("%s failed: exit status %d", filepath.Base(runtime), ws.ExitStatus())
+	}
+	return msg
+}
+
+// startFailureCode is the exit code Docker reports for a process that could not start.
+func startFailureCode(msg string) int {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 128
+}
+
+// waitClients waits until no connection is open, for at most exitGrace.
+func (s *shim) waitClients() {
+	t := time.NewTimer(exitGrace)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := s.conns
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-s.connc:
+		case <-t.C:
+			return
+		case <-s.finish:
+			return
+		}
+	}
+}
+
+// logErr writes a failure to the shim's stderr (its shim.log).
 func logErr(msg string, err error) {
 	if err != nil {
-		slog.Error(msg, "err", err)
+		fmt.Fprintf(os.Stderr, "%s berth-shim: %s: %v\n", time.Now().UTC().Format(time.RFC3339Nano), msg, err)
 	}
 }

@@ -18,6 +18,10 @@ const (
 // owner (a layer being unpacked): the snapshotter removes it when opened.
 const LabelTemporary = "berth.temporary"
 
+// LabelSize is the label of a committed layer snapshot holding the layer's
+// uncompressed size in bytes.
+const LabelSize = "berth.size"
+
 // Info describes a snapshot.
 type Info struct {
 	Key     string

@@ -44,7 +44,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.InvalidParameter("invalid limit: " + v)
 		}
 	}
-	list, err := s.d.List(r.Context(), daemon.ListOptions{All: boolValue(r, "all"), Limit: limit, Filters: filters})
+	list, err := s.d.List(r.Context(), daemon.ListOptions{All: boolValue(r, "all"), Size: boolValue(r, "size"), Limit: limit, Filters: filters})
 	if err != nil {
 		return err
 	}
@@ -156,6 +156,23 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	tty := info.Config.Tty
 	withStdin, withStdout, withStderr := boolValue(r, "stdin"), boolValue(r, "stdout"), boolValue(r, "stderr")
+	return s.hijack(w, r, tty, func(o daemon.AttachOptions) error {
+		if !withStdout {
+			o.Stdout = nil
+		}
+		if !withStderr {
+			o.Stderr = nil
+		}
+		if !withStdin {
+			o.Stdin = nil
+		}
+		return s.d.Attach(r.Context(), id, o)
+	})
+}
+
+// hijack takes over the connection (101 UPGRADED when the client asks for it), hands
+// fn stdio over it (multiplexed unless tty) and closes it when fn returns.
+func (s *Server) hijack(w http.ResponseWriter, r *http.Request, tty bool, fn func(daemon.AttachOptions) error) error {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return errors.New("connection cannot be hijacked")
@@ -165,7 +182,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer conn.Close()
-	// Give the connection no deadline: attaches live as long as the container.
+	// Give the connection no deadline: attaches live as long as the process.
 	conn.SetDeadline(time.Time{})
 	hdr := "HTTP/1.1 200 OK\r\n"
 	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
@@ -176,18 +193,12 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	stdout, stderr := outputWriters(conn, tty, nil)
-	o := daemon.AttachOptions{}
-	if withStdout {
-		o.Stdout = stdout
-	}
-	if withStderr {
-		o.Stderr = stderr
-	}
-	if withStdin {
-		o.Stdin = readerOf(buf.Reader, conn)
-	}
-	if err := s.d.Attach(r.Context(), id, o); err != nil && !errors.Is(err, r.Context().Err()) {
-		s.log.Debug("attach ended", "id", id, "err", err)
+	o := daemon.AttachOptions{Stdin: readerOf(buf.Reader, conn), Stdout: stdout, Stderr: stderr}
+	if err := fn(o); err != nil && !errors.Is(err, r.Context().Err()) {
+		s.log.Debug("stream ended", "path", r.URL.Path, "err", err)
+		if errdefs.HTTPStatus(err) < 500 {
+			stderr.Write([]byte(err.Error() + "\n"))
+		}
 	}
 	return nil
 }
@@ -222,7 +233,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if t := q.Get("tail"); t != "" && t != "all" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 0 {
-			n = -1 // dockerd treats an invalid tail as "all"
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid value for tail: %q: must be \"all\" or a number of lines ≥ 0", t))
 		}
 		o.Tail = n
 	}

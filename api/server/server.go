@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -59,6 +60,8 @@ func (s *Server) routes() {
 	s.handle("POST /containers/{id}/attach", s.containerAttach)
 	s.handle("GET /containers/{id}/logs", s.containerLogs)
 	s.handle("DELETE /containers/{id}", s.containerDelete)
+	s.manageRoutes()
+	s.fsRoutes()
 
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("%s %s is not supported by Berth %s yet", r.Method, r.URL.Path, version.Version))
@@ -168,4 +171,7 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-var errNoStreams = errors.New("Bad parameters: you must choose at least one stream")
+var (
+	errNoStreams = errors.New("Bad parameters: you must choose at least one stream")
+	errEOF       = io.EOF
+)

@@ -38,7 +38,7 @@ func TestRoundTrip(t *testing.T) {
 		"\x00\x1f\x7f\n", "<html>&amp;</html>\n", "\u2028\u2029\n", strings.Repeat("x", 70000) + "\n",
 	}
 	path := filepath.Join(t.TempDir(), "c-json.log")
-	w, err := NewWriter(path)
+	w, err := NewWriter(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestInvalidUTF8AndSurrogates(t *testing.T) {
 
 func writeLines(t testing.TB, path string, n int, start time.Time) {
 	t.Helper()
-	w, err := NewWriter(path)
+	w, err := NewWriter(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,13 +185,15 @@ func TestTailTouchesOnlyTheEnd(t *testing.T) {
 	fi, _ := f.Stat()
 	cr := &countingReaderAt{r: f}
 	var got []string
-	sc, err := newScanner(cr, fi.Size(), ReadOptions{Tail: 5}, func(e Entry) error {
+	off, found, err := tailOffset(cr, fi.Size(), 5)
+	if err != nil || found != 5 {
+		t.Fatal(found, err)
+	}
+	sc := &scanner{buf: make([]byte, blockSize), o: ReadOptions{Tail: 5}, fn: func(e Entry) error {
 		got = append(got, strings.TrimSpace(string(e.Line)))
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}
+	sc.reset(cr, off)
 	if _, err := sc.drain(); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +205,7 @@ func TestTailTouchesOnlyTheEnd(t *testing.T) {
 	}
 	// A tail spanning several blocks reads backwards block by block.
 	cr.n.Store(0)
-	off, err := tailOffset(cr, fi.Size(), 3000)
+	off, _, err = tailOffset(cr, fi.Size(), 3000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +217,7 @@ func TestTailTouchesOnlyTheEnd(t *testing.T) {
 func TestFollow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
 	writeLines(t, path, 2, t0)
-	w, err := NewWriter(path)
+	w, err := NewWriter(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +297,7 @@ func TestFnErrorStops(t *testing.T) {
 
 func BenchmarkWriteEntry(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "log")
-	w, err := NewWriter(path)
+	w, err := NewWriter(path, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

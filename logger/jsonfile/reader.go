@@ -9,6 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -34,15 +37,29 @@ type ReadOptions struct {
 	StopFollow <-chan struct{} // closed when the writer is done; Read drains and returns
 }
 
-// Read calls fn for each selected entry of the json-file log at path, in order.
-// Tail reads the file backwards from its end in blocks, never the whole file.
-// With Follow it waits for new entries until ctx is done (returning ctx.Err()),
-// StopFollow is closed (after draining what was written), or Until has passed.
-// A missing file reads as empty. An error from fn stops Read and is returned.
+// Read calls fn for each selected entry of the json-file log at path and its
+// rotated predecessors (<path>.1 is the newest of those), in order, oldest
+// first. Tail reads the files backwards from the end of the newest, in blocks,
+// never a whole file. With Follow it waits for new entries, across rotations,
+// until ctx is done (returning ctx.Err()), StopFollow is closed (after draining
+// what was written), or Until has passed. A missing log reads as empty. An
+// error from fn stops Read and is returned.
 func Read(ctx context.Context, path string, o ReadOptions, fn func(Entry) error) error {
-	f, err := os.Open(path)
+	var w *watcher
+	if o.Follow {
+		// Watch before the first read so that no write between the two is missed.
+		var err error
+		if w, err = newWatcher(filepath.Dir(path)); err != nil {
+			return err
+		}
+		defer w.close()
+	}
+	files, err := openLogs(path)
 	if errors.Is(err, fs.ErrNotExist) && o.Follow {
-		f, err = waitCreated(ctx, path, o.StopFollow)
+		var f *os.File
+		if f, err = waitCreated(ctx, path, o.StopFollow); err == nil {
+			files, err = []*logFile{newLogFile(f)}, nil
+		}
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -50,26 +67,80 @@ func Read(ctx context.Context, path string, o ReadOptions, fn func(Entry) error)
 		}
 		return err
 	}
-	defer f.Close()
-	var w *watcher
-	if o.Follow {
-		// Watch before the first read so that no write between the two is missed.
-		if w, err = newWatcher(path); err != nil {
+	cur := files[0] // the newest, kept for following
+	defer func() { cur.f.Close() }()
+	for _, lf := range files[1:] {
+		defer lf.f.Close()
+	}
+
+	// The files to read, oldest first, and where to start in the first one.
+	chain := files
+	var start int64
+	if o.Tail >= 0 {
+		need := o.Tail
+		for i, lf := range files {
+			fi, err := lf.f.Stat()
+			if err != nil {
+				return err
+			}
+			off, found, err := tailOffset(lf.f, fi.Size(), need)
+			if err != nil {
+				return err
+			}
+			if found >= need || i == len(files)-1 {
+				chain, start = files[:i+1], off
+				break
+			}
+			need -= found
+		}
+	}
+	sc := &scanner{buf: make([]byte, blockSize), o: o, fn: fn}
+	for i := len(chain) - 1; i >= 0; i-- {
+		sc.reset(chain[i].f, start)
+		start = 0
+		if done, err := sc.drain(); err != nil || done {
 			return err
 		}
-		defer w.close()
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return err
+	if !o.Follow {
+		return nil
 	}
-	sc, err := newScanner(f, fi.Size(), o, fn)
-	if err != nil {
-		return err
-	}
-	done, err := sc.drain()
-	if err != nil || done || !o.Follow {
-		return err
+	// Keep following the newest file; when the log path names another file, the
+	// writer has rotated: finish the current file, read the ones rotated since,
+	// continue in the new one.
+	follow := func() (bool, error) {
+		for {
+			done, err := sc.drain()
+			if err != nil || done {
+				return done, err
+			}
+			next, err := successors(path, cur)
+			if err != nil || len(next) == 0 {
+				return false, err
+			}
+			// The writer is done with cur: read what it wrote since the drain above.
+			done, err = sc.drain()
+			if err != nil || done {
+				for _, lf := range next {
+					lf.f.Close()
+				}
+				return done, err
+			}
+			cur.f.Close()
+			cur = next[len(next)-1] // closed by Read's deferred close
+			for i, lf := range next[:len(next)-1] {
+				sc.reset(lf.f, 0)
+				done, err := sc.drain()
+				lf.f.Close()
+				if err != nil || done {
+					for _, rest := range next[i+1 : len(next)-1] {
+						rest.f.Close()
+					}
+					return done, err
+				}
+			}
+			sc.reset(cur.f, 0)
+		}
 	}
 	var until <-chan time.Time
 	if !o.Until.IsZero() {
@@ -82,17 +153,107 @@ func Read(ctx context.Context, path string, o ReadOptions, fn func(Entry) error)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-o.StopFollow:
-			_, err := sc.drain()
+			_, err := follow()
 			return err
 		case <-until:
-			_, err := sc.drain()
+			_, err := follow()
 			return err
 		case <-w.events:
-			if done, err := sc.drain(); err != nil || done {
+			if done, err := follow(); err != nil || done {
 				return err
 			}
 		}
 	}
+}
+
+// logFile is one open log file and its identity.
+type logFile struct {
+	f   *os.File
+	dev uint64
+	ino uint64
+}
+
+func newLogFile(f *os.File) *logFile {
+	lf := &logFile{f: f}
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) == nil {
+		lf.dev, lf.ino = st.Dev, st.Ino
+	}
+	return lf
+}
+
+func (lf *logFile) same(o *logFile) bool { return lf.dev == o.dev && lf.ino == o.ino }
+
+// openLogs opens path and then its rotated files (path.1, path.2 …), newest
+// first. Opening the newest first and skipping a file already open (by inode)
+// gives a consistent sequence even when the writer rotates meanwhile: each
+// rotation shifts the names up by one, leaving at most one missing at a time,
+// so the probe stops only after two missing names in a row.
+func openLogs(path string) ([]*logFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	files := []*logFile{newLogFile(f)}
+	misses := 0
+next:
+	for i := 1; misses < 2; i++ {
+		f, err := os.Open(path + "." + strconv.Itoa(i))
+		if err != nil {
+			misses++
+			continue
+		}
+		misses = 0
+		lf := newLogFile(f)
+		for _, have := range files {
+			if have.same(lf) {
+				f.Close()
+				continue next
+			}
+		}
+		files = append(files, lf)
+	}
+	return files, nil
+}
+
+// successors returns, oldest first, the files written after cur if path no
+// longer names cur (the log rotated); the last one is the new current file.
+// It returns nil if there was no rotation.
+func successors(path string, cur *logFile) ([]*logFile, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || (st.Dev == cur.dev && st.Ino == cur.ino) {
+		return nil, nil
+	}
+	var files []*logFile
+	keep := 0
+	for attempt := 0; ; attempt++ {
+		var err error
+		if files, err = openLogs(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		// files: newest first. Keep those newer than cur; all of them if cur is
+		// gone (rotated out), which a second look confirms.
+		keep = slices.IndexFunc(files, cur.same)
+		if keep >= 0 || attempt == 1 {
+			break
+		}
+		for _, lf := range files {
+			lf.f.Close()
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if keep < 0 {
+		keep = len(files)
+	}
+	for _, lf := range files[keep:] {
+		lf.f.Close()
+	}
+	files = files[:keep]
+	slices.Reverse(files)
+	return files, nil
 }
 
 // waitCreated waits (polling, off the hot path) until path exists.
@@ -124,15 +285,9 @@ type scanner struct {
 	fn      func(Entry) error
 }
 
-func newScanner(r io.ReaderAt, size int64, o ReadOptions, fn func(Entry) error) (*scanner, error) {
-	var off int64
-	if o.Tail >= 0 {
-		var err error
-		if off, err = tailOffset(r, size, o.Tail); err != nil {
-			return nil, err
-		}
-	}
-	return &scanner{r: r, off: off, buf: make([]byte, blockSize), o: o, fn: fn}, nil
+// reset moves the scanner to file r at off.
+func (s *scanner) reset(r io.ReaderAt, off int64) {
+	s.r, s.off, s.pending = r, off, s.pending[:0]
 }
 
 // drain reads to the current end of the file; done reports that Until was passed.
@@ -184,8 +339,10 @@ func (s *scanner) emit(line []byte) (bool, error) {
 }
 
 // tailOffset returns the offset where the last n complete lines of the first
-// size bytes of r begin, reading backwards in blocks from the end.
-func tailOffset(r io.ReaderAt, size int64, n int) (int64, error) {
+// size bytes of r begin, reading backwards in blocks from the end, and how
+// many complete lines it found (fewer than n only if the file has fewer: the
+// offset is then 0).
+func tailOffset(r io.ReaderAt, size int64, n int) (int64, int, error) {
 	buf := make([]byte, blockSize)
 	seen := 0
 	pos := size
@@ -197,7 +354,7 @@ func tailOffset(r io.ReaderAt, size int64, n int) (int64, error) {
 		pos -= m
 		b := buf[:m]
 		if _, err := r.ReadAt(b, pos); err != nil && err != io.EOF {
-			return 0, err
+			return 0, 0, err
 		}
 		for i := len(b) - 1; i >= 0; i-- {
 			if b[i] != '\n' {
@@ -205,12 +362,12 @@ func tailOffset(r io.ReaderAt, size int64, n int) (int64, error) {
 			}
 			// The first newline from the end closes the last complete line.
 			if seen == n {
-				return pos + int64(i) + 1, nil
+				return pos + int64(i) + 1, n, nil
 			}
 			seen++
 		}
 	}
-	return 0, nil
+	return 0, seen, nil
 }
 
 type jsonEntry struct {
@@ -373,20 +530,22 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// watcher reports modifications of a file through inotify.
+// watcher reports changes in a directory through inotify.
 type watcher struct {
 	f      *os.File
 	events chan struct{}
 }
 
-func newWatcher(path string) (*watcher, error) {
+// newWatcher watches the files of directory dir: writes, and files created or
+// renamed into it (rotation).
+func newWatcher(dir string) (*watcher, error) {
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY|unix.IN_CLOSE_WRITE); err != nil {
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CLOSE_WRITE|unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("inotify watch %s: %w", path, err)
+		return nil, fmt.Errorf("inotify watch %s: %w", dir, err)
 	}
 	w := &watcher{f: os.NewFile(uintptr(fd), "inotify"), events: make(chan struct{}, 1)}
 	go func() {

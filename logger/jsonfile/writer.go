@@ -1,8 +1,11 @@
 package jsonfile
 
 import (
+	"bytes"
 	"errors"
+	"io/fs"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -17,10 +20,14 @@ const (
 
 var _ logger.Writer = (*Writer)(nil)
 
-// Writer appends entries to a json-file log. It is safe for concurrent use.
+// Writer appends entries to a json-file log, rotating it as Options say. It is
+// safe for concurrent use.
 type Writer struct {
 	mu     sync.Mutex
+	path   string
+	o      Options
 	f      *os.File
+	size   int64 // bytes in f
 	buf    []byte
 	timer  *time.Timer
 	armed  bool
@@ -29,12 +36,20 @@ type Writer struct {
 }
 
 // NewWriter opens (creating if needed) the log file at path for appending.
-func NewWriter(path string) (*Writer, error) {
+func NewWriter(path string, o Options) (*Writer, error) {
+	if o.MaxSize < 0 || o.MaxFiles < 0 {
+		return nil, errors.New("json-file: negative max-size or max-file")
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{f: f, buf: make([]byte, 0, 4096)}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	w := &Writer{path: path, o: o, f: f, size: fi.Size(), buf: make([]byte, 0, 4096)}
 	w.timer = time.AfterFunc(time.Hour, func() { w.Flush() })
 	w.timer.Stop()
 	return w, nil
@@ -76,17 +91,14 @@ func (w *Writer) flushLocked() error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.buf) > 0 {
-		_, err := w.f.Write(w.buf)
-		if err != nil {
-			w.err = err
-			return err
-		}
-		if cap(w.buf) > 4*flushSize {
-			w.buf = make([]byte, 0, 4096)
-		} else {
-			w.buf = w.buf[:0]
-		}
+	if err := w.writeLocked(w.buf); err != nil {
+		w.err = err
+		return err
+	}
+	if cap(w.buf) > 4*flushSize {
+		w.buf = make([]byte, 0, 4096)
+	} else {
+		w.buf = w.buf[:0]
 	}
 	if w.armed {
 		w.armed = false
@@ -94,6 +106,81 @@ func (w *Writer) flushLocked() error {
 	}
 	return nil
 }
+
+// writeLocked writes whole entries, rotating first whenever the next ones
+// would take the file beyond MaxSize (a single larger entry gets a file alone).
+func (w *Writer) writeLocked(b []byte) error {
+	for len(b) > 0 {
+		n := len(b)
+		if w.o.MaxSize > 0 && w.size+int64(n) > w.o.MaxSize {
+			room := max(w.o.MaxSize-w.size, 0)
+			n = bytes.LastIndexByte(b[:min(int64(len(b)), room)], '\n') + 1
+			if n == 0 && w.size == 0 {
+				n = bytes.IndexByte(b, '\n') + 1
+				if n == 0 {
+					n = len(b)
+				}
+			}
+		}
+		if n > 0 {
+			m, err := w.f.Write(b[:n])
+			w.size += int64(m)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+		if len(b) > 0 {
+			if err := w.rotate(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// rotate makes the current file <path>.1 (shifting older ones, dropping the
+// oldest) and continues in a new empty file. The log path always names a file:
+// the new one replaces the old one with a rename, so readers never miss it.
+func (w *Writer) rotate() error {
+	keep := max(w.o.MaxFiles, 1)
+	if keep > 1 {
+		last := 1 // the first free index, or keep-1 (the oldest, overwritten)
+		for last < keep-1 {
+			if _, err := os.Lstat(rotated(w.path, last)); err != nil {
+				break
+			}
+			last++
+		}
+		for i := last; i > 1; i-- {
+			if err := os.Rename(rotated(w.path, i-1), rotated(w.path, i)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		if err := os.Remove(rotated(w.path, 1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := os.Link(w.path, rotated(w.path, 1)); err != nil {
+			return err
+		}
+	}
+	tmp := w.path + ".rotating"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, w.path); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	w.f.Close()
+	w.f, w.size = f, 0
+	return nil
+}
+
+// rotated is the name of the i-th older log file.
+func rotated(path string, i int) string { return path + "." + strconv.Itoa(i) }
 
 // Close flushes and closes the file.
 func (w *Writer) Close() error {

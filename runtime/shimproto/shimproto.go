@@ -31,6 +31,16 @@ const (
 	OpResize   = "resize"   // Width, Height of the tty
 	OpState    = "state"    // Response.Pid, Response.Status
 	OpShutdown = "shutdown" // kill the container if running, finish, make the shim exit
+
+	// Exec operations address the process ExecID; older shims answer them
+	// with CodeInvalid ("unknown shim operation").
+	OpExec       = "exec"        // register ExecID: Process (runtime-spec process JSON), Tty, Stdin
+	OpExecStart  = "exec-start"  // start ExecID; Response.Pid
+	OpExecAttach = "exec-attach" // as OpAttach, for ExecID
+	OpExecWait   = "exec-wait"   // blocks until ExecID exits; Response.Exit
+	OpExecKill   = "exec-kill"   // Signal to ExecID
+	OpExecResize = "exec-resize" // Width, Height of ExecID's tty
+	OpExecState  = "exec-state"  // Response.Pid, Status, Exit of ExecID
 )
 
 // Container states reported by OpState.
@@ -57,6 +67,10 @@ type Request struct {
 	All    bool   `json:"all,omitempty"`
 	Width  uint16 `json:"width,omitempty"`
 	Height uint16 `json:"height,omitempty"`
+
+	ExecID  string          `json:"exec_id,omitempty"`
+	Tty     bool            `json:"tty,omitempty"`
+	Process json.RawMessage `json:"process,omitempty"`
 }
 
 // Response is the JSON line a shim answers with.

@@ -1,0 +1,241 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/berth-dev/berth/archive"
+	"github.com/berth-dev/berth/content"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/snapshot"
+	"github.com/distribution/reference"
+	"github.com/klauspost/compress/gzip"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// EmptyLayerDiffID is the DiffID of a layer without entries (a tar end marker only).
+const EmptyLayerDiffID = digest.Digest("sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
+
+// Docker's media types of a v2 schema 2 image.
+const (
+	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeDockerConfig   = "application/vnd.docker.container.image.v1+json"
+	mediaTypeDockerLayer    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+)
+
+// CommitOptions describe an image made of a parent image and one more layer.
+type CommitOptions struct {
+	Parent    *Image              // the image below; nil for none
+	Config    ocispec.ImageConfig // the new image's run config
+	Author    string
+	Comment   string
+	CreatedBy string // the history entry's created_by
+	// Layer writes the new layer as an uncompressed tar stream (archive.WriteDiff).
+	// A nil Layer, or one without entries, adds no layer, only a history entry.
+	Layer func(w io.Writer) error
+	Refs  []reference.Named // references to point at the new image
+}
+
+// Commit stores a new image: its layer gzip-compressed in the content store and
+// unpacked, in the same pass, into a committed snapshot keyed by its chain ID; its
+// config with an appended history entry; a manifest when the parent has one; and the
+// image record with its references.
+func (s *Store) Commit(ctx context.Context, o CommitOptions) (*Image, error) {
+	parent := o.Parent
+	if parent == nil {
+		parent = &Image{Config: ocispec.Image{Platform: ocispec.Platform{OS: "linux"}}}
+	}
+	now := time.Now().UTC()
+	l := committedLayer{empty: true}
+	if o.Layer != nil {
+		var err error
+		if l, err = s.commitLayer(ctx, o.Layer, parent); err != nil {
+			return nil, err
+		}
+	}
+	cfg := ocispec.Image{
+		Created:  &now,
+		Author:   o.Author,
+		Platform: parent.Config.Platform,
+		Config:   o.Config,
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: append([]digest.Digest{}, parent.Config.RootFS.DiffIDs...)},
+		History:  append([]ocispec.History{}, parent.Config.History...),
+	}
+	if l.empty {
+		cfg.History = append(cfg.History, ocispec.History{Created: &now, CreatedBy: o.CreatedBy, Author: o.Author, Comment: o.Comment, EmptyLayer: true})
+	} else {
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
+		cfg.History = append(cfg.History, ocispec.History{Created: &now, CreatedBy: o.CreatedBy, Author: o.Author, Comment: o.Comment})
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	id := digest.FromBytes(raw)
+	if err := content.Ingest(ctx, s.cs, id, int64(len(raw)), bytes.NewReader(raw)); err != nil {
+		return nil, err
+	}
+	img := &Image{
+		ID:       id.String(),
+		Created:  now,
+		Size:     parent.Size + l.size,
+		Config:   cfg,
+		ChainIDs: ChainIDs(cfg.RootFS.DiffIDs),
+	}
+	if img.ManifestDigest, err = s.commitManifest(ctx, parent, l, id, int64(len(raw))); err != nil {
+		return nil, err
+	}
+	if err := s.Put(ctx, img, o.Refs...); err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, img.ID)
+}
+
+type committedLayer struct {
+	empty  bool
+	diffID digest.Digest
+	blob   digest.Digest // gzip-compressed
+	blobSz int64
+	size   int64 // uncompressed
+}
+
+// commitLayer streams the layer once into both the content store and a new snapshot.
+func (s *Store) commitLayer(ctx context.Context, write func(io.Writer) error, parent *Image) (l committedLayer, err error) {
+	var b [8]byte
+	rand.Read(b[:])
+	key := "commit-" + hex.EncodeToString(b[:])
+	mounts, err := s.sn.Prepare(ctx, key, "", snapshot.WithLabels(map[string]string{snapshot.LabelTemporary: "1"}))
+	if err != nil {
+		return l, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			s.sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
+	dir, err := snapshot.WritableDir(mounts)
+	if err != nil {
+		return l, err
+	}
+	cw, err := s.cs.Writer(ctx, "", -1)
+	if err != nil {
+		return l, err
+	}
+	defer cw.Close()
+	gz, err := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
+	if err != nil {
+		return l, err
+	}
+	pr, pw := io.Pipe()
+	type applied struct {
+		res archive.Result
+		err error
+	}
+	done := make(chan applied, 1)
+	go func() {
+		res, err := archive.Apply(ctx, dir, pr, archive.Options{})
+		pr.CloseWithError(err) // stops the writer if the apply failed
+		done <- applied{res, err}
+	}()
+	werr := write(io.MultiWriter(gz, pw))
+	if werr == nil {
+		werr = gz.Close()
+	}
+	pw.CloseWithError(werr)
+	a := <-done
+	if werr != nil {
+		return l, fmt.Errorf("write new layer: %w", werr)
+	}
+	if a.err != nil {
+		return l, fmt.Errorf("unpack new layer: %w", a.err)
+	}
+	l.diffID, l.size = a.res.DiffID, a.res.Size
+	if l.diffID == EmptyLayerDiffID {
+		l.empty, l.size = true, 0
+		return l, nil
+	}
+	l.blob, l.blobSz = cw.Digest(), cw.Written()
+	if err := cw.Commit(ctx); err != nil {
+		return l, err
+	}
+	chain := ChainIDs(append(append([]digest.Digest{}, parent.Config.RootFS.DiffIDs...), l.diffID))
+	top, below := chain[len(chain)-1], ""
+	if n := len(parent.ChainIDs); n > 0 {
+		below = parent.ChainIDs[n-1]
+	}
+	err = s.sn.Commit(ctx, top, key, snapshot.WithParent(below),
+		snapshot.WithLabels(map[string]string{snapshot.LabelSize: strconv.FormatInt(l.size, 10)}))
+	switch {
+	case err == nil:
+		keep = true
+	case errdefs.IsConflict(err):
+		// The same layer on the same parent is already stored.
+	default:
+		return l, err
+	}
+	return l, nil
+}
+
+// manifest is the part of an OCI or Docker v2 schema 2 manifest that Commit rewrites.
+type manifest struct {
+	SchemaVersion int                  `json:"schemaVersion"`
+	MediaType     string               `json:"mediaType,omitempty"`
+	Config        ocispec.Descriptor   `json:"config"`
+	Layers        []ocispec.Descriptor `json:"layers"`
+}
+
+// commitManifest writes the manifest of the new image, in the parent's format, from
+// the parent's stored manifest. Without one (a parent not pulled), it writes none.
+func (s *Store) commitManifest(ctx context.Context, parent *Image, l committedLayer, config digest.Digest, configSize int64) (string, error) {
+	m := manifest{SchemaVersion: 2, MediaType: ocispec.MediaTypeImageManifest}
+	if parent.ManifestDigest != "" {
+		raw, err := content.ReadBlob(ctx, s.cs, digest.Digest(parent.ManifestDigest))
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				return "", nil
+			}
+			return "", err
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return "", fmt.Errorf("parent manifest: %w", err)
+		}
+		if len(m.Layers) != len(parent.Config.RootFS.DiffIDs) {
+			return "", nil
+		}
+	} else if len(parent.Config.RootFS.DiffIDs) > 0 {
+		return "", nil
+	}
+	docker := m.MediaType == mediaTypeDockerManifest
+	m.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: config, Size: configSize}
+	if docker {
+		m.Config.MediaType = mediaTypeDockerConfig
+	}
+	if !l.empty {
+		d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: l.blob, Size: l.blobSz}
+		if docker {
+			d.MediaType = mediaTypeDockerLayer
+		}
+		m.Layers = append(m.Layers, d)
+	}
+	if m.Layers == nil {
+		m.Layers = []ocispec.Descriptor{}
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	dgst := digest.FromBytes(raw)
+	if err := content.Ingest(ctx, s.cs, dgst, int64(len(raw)), bytes.NewReader(raw)); err != nil {
+		return "", err
+	}
+	return dgst.String(), nil
+}
