@@ -142,6 +142,10 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, detach bool, o Attach
 	if err := <-out; err != nil && ctx.Err() == nil {
 		d.log.Debug("exec attach ended", "exec", shortID(id), "err", err)
 	}
+	if ctx.Err() != nil {
+		d.emit(c, events.ActionExecDetach, map[string]string{"execID": id})
+		return nil // detached: the process goes on
+	}
 	select {
 	case <-e.done:
 	case <-time.After(5 * time.Second):
@@ -171,6 +175,7 @@ func (d *Daemon) ExecInspect(ctx context.Context, id string) (*container.ExecIns
 		CanRemove:   !e.running && e.started,
 		ContainerID: e.c.ID,
 		Pid:         e.pid,
+		DetachKeys:  []byte(e.req.DetachKeys),
 	}, nil
 }
 

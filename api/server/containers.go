@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,7 +157,11 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	tty := info.Config.Tty
 	withStdin, withStdout, withStderr := boolValue(r, "stdin"), boolValue(r, "stdout"), boolValue(r, "stderr")
-	return s.hijack(w, r, tty, func(o daemon.AttachOptions) error {
+	keys, err := parseDetachKeys(r.URL.Query().Get("detachKeys"))
+	if err != nil {
+		return err
+	}
+	return s.hijack(w, r, tty, keys, func(ctx context.Context, o daemon.AttachOptions) error {
 		if !withStdout {
 			o.Stdout = nil
 		}
@@ -166,13 +171,15 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		if !withStdin {
 			o.Stdin = nil
 		}
-		return s.d.Attach(r.Context(), id, o)
+		return s.d.Attach(ctx, id, o)
 	})
 }
 
 // hijack takes over the connection (101 UPGRADED when the client asks for it), hands
 // fn stdio over it (multiplexed unless tty) and closes it when fn returns.
-func (s *Server) hijack(w http.ResponseWriter, r *http.Request, tty bool, fn func(daemon.AttachOptions) error) error {
+// Typing detachKeys on stdin ends the stream (the container keeps running) by
+// cancelling the context fn gets.
+func (s *Server) hijack(w http.ResponseWriter, r *http.Request, tty bool, detachKeys []byte, fn func(context.Context, daemon.AttachOptions) error) error {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return errors.New("connection cannot be hijacked")
@@ -193,8 +200,11 @@ func (s *Server) hijack(w http.ResponseWriter, r *http.Request, tty bool, fn fun
 		return nil
 	}
 	stdout, stderr := outputWriters(conn, tty, nil)
-	o := daemon.AttachOptions{Stdin: readerOf(buf.Reader, conn), Stdout: stdout, Stderr: stderr}
-	if err := fn(o); err != nil && !errors.Is(err, r.Context().Err()) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	o := daemon.AttachOptions{Stdout: stdout, Stderr: stderr}
+	o.Stdin = &detachReader{r: readerOf(buf.Reader, conn), keys: detachKeys, onDetach: cancel}
+	if err := fn(ctx, o); err != nil && ctx.Err() == nil {
 		s.log.Debug("stream ended", "path", r.URL.Path, "err", err)
 		if errdefs.HTTPStatus(err) < 500 {
 			stderr.Write([]byte(err.Error() + "\n"))

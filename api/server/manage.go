@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -180,7 +181,11 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, struct{}{})
 	}
 	tty := info.ProcessConfig != nil && info.ProcessConfig.Tty
-	return s.hijack(w, r, tty, func(o daemon.AttachOptions) error {
+	keys, err := parseDetachKeys(string(info.DetachKeys))
+	if err != nil {
+		return err
+	}
+	return s.hijack(w, r, tty, keys, func(ctx context.Context, o daemon.AttachOptions) error {
 		if !info.OpenStdin {
 			o.Stdin = nil
 		}
@@ -190,7 +195,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		if !info.OpenStderr {
 			o.Stderr = nil
 		}
-		return s.d.ExecStart(r.Context(), id, false, o)
+		return s.d.ExecStart(ctx, id, false, o)
 	})
 }
 
