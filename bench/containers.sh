@@ -14,7 +14,6 @@
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
-trap bench_cleanup EXIT
 N=${N:-20}
 ROUNDS=${ROUNDS:-3}
 SETTLE=${SETTLE:-3} # seconds between the last start and the memory reading

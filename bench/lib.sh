@@ -3,7 +3,7 @@
 # dockerd with its own containerd, Podman on a private store, the runc floor bundle, and
 # helpers for timing and memory. Every engine lives in its own state directories and is
 # torn down (containers, daemons, state, bridges, iptables changes) by bench_cleanup,
-# which the sourcing script runs from its EXIT trap. The peers are optional: *_up returns
+# which runs at exit (also on SIGINT and SIGTERM). The peers are optional: *_up returns
 # non-zero with a note on stderr when an engine is not installed.
 #
 # Docker's dockerd runs with --iptables=false and a private --bip so that it never turns
@@ -18,6 +18,8 @@ IMAGE=$BERTH_TEST_BUSYBOX_IMAGE # 127.0.0.1:5000/library/busybox:latest for ever
 
 BENCH_WORK=$(mktemp -d /tmp/berth-bench.XXXX)
 BENCH_DOWN=() # teardown functions, run last-in first-out
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
 
 note() { printf '%s\n' "$*" >&2; }
 

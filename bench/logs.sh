@@ -12,7 +12,6 @@
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
-trap bench_cleanup EXIT
 ROUNDS=${ROUNDS:-3}
 READS=${READS:-3}
 ENGINES=${ENGINES:-berth docker podman}

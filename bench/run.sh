@@ -8,7 +8,6 @@
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
-trap bench_cleanup EXIT
 RUNS=${RUNS:-20}
 ENGINES=${ENGINES:-docker podman}
 command -v hyperfine >/dev/null || ./scripts/deps.sh

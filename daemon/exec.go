@@ -110,6 +110,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, detach bool, o Attach
 		if out, err = sh.ExecAttach(ctx, id, o.Stdin, o.Stdout, o.Stderr); err != nil {
 			return err
 		}
+		o.ready()
 	}
 	pid, err := sh.ExecStart(context.WithoutCancel(ctx), id)
 	if err != nil {

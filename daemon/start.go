@@ -26,6 +26,15 @@ type AttachOptions struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Ready, if set, is called once the attach is registered: output from then on
+	// reaches these streams.
+	Ready func()
+}
+
+func (o AttachOptions) ready() {
+	if o.Ready != nil {
+		o.Ready()
+	}
 }
 
 // Start starts a created or exited container. Starting a running one is ErrNotModified.
@@ -318,12 +327,16 @@ func (d *Daemon) Attach(ctx context.Context, ref string, o AttachOptions) error 
 		if err != nil {
 			return err
 		}
+		o.ready()
+		d.emit(c, events.ActionAttach, nil)
 		return <-ch
 	case c.State.Status == container.StateCreated || c.State.Status == container.StateExited:
 		p := &pendingAttach{ctx: ctx, o: o, result: make(chan error, 1)}
 		c.pending = append(c.pending, p)
 		removed := c.removed
 		c.mu.Unlock()
+		o.ready()
+		d.emit(c, events.ActionAttach, nil)
 		select {
 		case err := <-p.result:
 			return err
@@ -349,18 +362,33 @@ func (d *Daemon) Attach(ctx context.Context, ref string, o AttachOptions) error 
 // Wait blocks until the container reaches condition ("not-running", "next-exit",
 // "removed") and returns its exit code.
 func (d *Daemon) Wait(ctx context.Context, ref, condition string) (int, error) {
-	c, err := d.lookup(ref)
+	wait, err := d.WaitFor(ref, condition)
 	if err != nil {
 		return 0, err
 	}
+	return wait(ctx)
+}
+
+// WaitFor registers a wait for condition now and returns the function that waits:
+// a client told "registered" may then start the container without a lost exit.
+func (d *Daemon) WaitFor(ref, condition string) (func(context.Context) (int, error), error) {
+	c, err := d.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	code := func() (int, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.State.ExitCode, nil
+	}
 	var ch chan struct{}
 	switch container.WaitCondition(condition) {
 	case "", container.WaitConditionNotRunning:
-		if !c.running() {
-			code := c.State.ExitCode
-			c.mu.Unlock()
-			return code, nil
+		if !c.running() && c.State.Status != container.StateRestarting {
+			n := c.State.ExitCode
+			return func(context.Context) (int, error) { return n, nil }, nil
 		}
 		ch = c.exited
 	case container.WaitConditionNextExit:
@@ -368,18 +396,16 @@ func (d *Daemon) Wait(ctx context.Context, ref, condition string) (int, error) {
 	case container.WaitConditionRemoved:
 		ch = c.removed
 	default:
-		c.mu.Unlock()
-		return 0, errdefs.InvalidParameter(fmt.Sprintf("invalid condition: %q", condition))
+		return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid condition: %q", condition))
 	}
-	c.mu.Unlock()
-	select {
-	case <-ch:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.State.ExitCode, nil
+	return func(ctx context.Context) (int, error) {
+		select {
+		case <-ch:
+			return code()
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}, nil
 }
 
 // etcMounts bind-mounts the container's hostname, hosts and resolv.conf over the image's.

@@ -1,10 +1,7 @@
 // Package errdefs defines Berth's error classes and their HTTP mapping.
 package errdefs
 
-import (
-	"errors"
-	"net/http"
-)
+import "errors"
 
 // Error classes. Wrap them with %w and context; map to status only at the API edge.
 var (
@@ -47,26 +44,27 @@ func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
 // IsInvalidParameter reports whether err is of class ErrInvalidParameter.
 func IsInvalidParameter(err error) bool { return errors.Is(err, ErrInvalidParameter) }
 
-// HTTPStatus maps an error to the status code Docker uses for its class.
+// HTTPStatus maps an error to the status code Docker uses for its class. Plain
+// numbers keep net/http out of the small binaries (berth-shim) that use errdefs.
 func HTTPStatus(err error) int {
 	switch {
 	case err == nil:
-		return http.StatusOK
+		return 200
 	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
+		return 404
 	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
+		return 409
 	case errors.Is(err, ErrInvalidParameter):
-		return http.StatusBadRequest
+		return 400
 	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden
+		return 403
 	case errors.Is(err, ErrNotModified):
-		return http.StatusNotModified
+		return 304
 	case errors.Is(err, ErrNotImplemented):
-		return http.StatusNotImplemented
+		return 501
 	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
+		return 503
 	default:
-		return http.StatusInternalServerError
+		return 500
 	}
 }

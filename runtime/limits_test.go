@@ -31,9 +31,10 @@ func TestMemoryLimitOOMKilled(t *testing.T) {
 	if st.Code != 137 || !st.OOMKilled {
 		t.Fatalf("status %+v, want 137 and OOMKilled", st)
 	}
-	// A child killed by the OOM killer marks the container too, as in Docker.
+	// A child killed by the OOM killer (the likeliest victim, by its score)
+	// marks the container too, as in Docker.
 	out, _, st, _ := run(t, e, SpecOptions{Memory: 16 << 20,
-		Args: []string{"sh", "-c", "head -c 64m /dev/zero | tail >/dev/null; echo rc=$?"}})
+		Args: []string{"sh", "-c", "head -c 64m /dev/zero | sh -c 'echo 1000 >/proc/self/oom_score_adj; exec tail' >/dev/null; echo rc=$?"}})
 	if !st.OOMKilled || st.Code != 0 || !strings.Contains(out, "rc=137") {
 		t.Fatalf("status %+v, output %q", st, out)
 	}

@@ -56,8 +56,14 @@ func TestLogRotationThroughShim(t *testing.T) {
 
 // BenchmarkLog200MB writes 200 MB of base64 lines from a container through the
 // shim into its json-file log, then reads the log back in full and tails 10
-// lines. Run with -bench Log200MB -benchtime 3x.
+// lines; without rotation and with max-size=10m max-file=3. Run with
+// -bench Log200MB -benchtime 3x.
 func BenchmarkLog200MB(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchLog(b, 0, 0) })
+	b.Run("rotated-10m-3", func(b *testing.B) { benchLog(b, 10_000_000, 3) })
+}
+
+func benchLog(b *testing.B, maxSize int64, maxFiles int) {
 	e := newEnv(b)
 	ctx := context.Background()
 	var exits, reads, tails []time.Duration
@@ -67,7 +73,7 @@ func BenchmarkLog200MB(b *testing.B) {
 		// 150 MiB of random bytes are 200 MiB of base64 in 76-column lines.
 		dir, logPath := e.bundle(SpecOptions{ID: id, Args: []string{"sh", "-c", "head -c 150m /dev/urandom | base64"}})
 		start := time.Now()
-		s, err := e.m.Spawn(ctx, ShimOptions{ID: id, Bundle: dir, LogPath: logPath})
+		s, err := e.m.Spawn(ctx, ShimOptions{ID: id, Bundle: dir, LogPath: logPath, LogMaxSize: maxSize, LogMaxFiles: maxFiles})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -91,7 +97,7 @@ func BenchmarkLog200MB(b *testing.B) {
 			b.Fatal(err)
 		}
 		reads = append(reads, time.Since(start))
-		if bytes < 200<<20 {
+		if (maxSize == 0 && bytes < 200<<20) || (maxSize > 0 && int64(bytes) < maxSize) {
 			b.Fatalf("read %d bytes in %d entries", bytes, n)
 		}
 
@@ -104,7 +110,10 @@ func BenchmarkLog200MB(b *testing.B) {
 		if err := e.m.Cleanup(ctx, id); err != nil {
 			b.Fatal(err)
 		}
-		os.Remove(logPath)
+		names, _ := filepath.Glob(logPath + "*")
+		for _, n := range names {
+			os.Remove(n)
+		}
 	}
 	median := func(d []time.Duration) float64 {
 		s := append([]time.Duration(nil), d...)

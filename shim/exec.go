@@ -85,7 +85,9 @@ func (s *shim) startExec(p *proc) (int, error) {
 			os.Remove(f)
 		}
 	}()
-	if err := os.WriteFile(procFile, p.spec, 0o600); err != nil {
+	err := os.WriteFile(procFile, p.spec, 0o600)
+	p.spec = nil // only needed once
+	if err != nil {
 		p.failed(err)
 		return 0, err
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/daemon"
@@ -124,22 +126,16 @@ func (s *Server) containerDelete(w http.ResponseWriter, r *http.Request) error {
 // containerWait sends the 200 header at once (clients register the wait before start)
 // and the result when the condition is met.
 func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if _, err := s.d.Inspect(r.Context(), id); err != nil {
+	wait, err := s.d.WaitFor(r.PathValue("id"), r.URL.Query().Get("condition"))
+	if err != nil {
 		return err
-	}
-	cond := r.URL.Query().Get("condition")
-	switch container.WaitCondition(cond) {
-	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
-	default:
-		return errdefs.InvalidParameter(fmt.Sprintf("invalid condition: %q", cond))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if f := flusher(w); f != nil {
 		f()
 	}
-	code, err := s.d.Wait(r.Context(), id, cond)
+	code, err := wait(r.Context())
 	resp := container.WaitResponse{StatusCode: int64(code)}
 	if err != nil {
 		resp.Error = &container.WaitExitError{Message: err.Error()}
@@ -196,21 +192,46 @@ func (s *Server) hijack(w http.ResponseWriter, r *http.Request, tty bool, detach
 		hdr = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
 	}
 	hdr += "Content-Type: " + contentType(tty) + "\r\nApi-Version: " + daemon.APIVersion + "\r\n\r\n"
-	if _, err := conn.Write([]byte(hdr)); err != nil {
-		return nil
-	}
-	stdout, stderr := outputWriters(conn, tty, nil)
+	// The header goes out once the daemon has registered the attach (so a client that
+	// starts the container on seeing it loses no output), or before the first output.
+	var sent atomic.Bool
+	ready := sync.OnceFunc(func() {
+		sent.Store(true)
+		conn.Write([]byte(hdr))
+	})
+	stdout, stderr := outputWriters(&readyWriter{w: conn, ready: ready}, tty, nil)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	o := daemon.AttachOptions{Stdout: stdout, Stderr: stderr}
+	o := daemon.AttachOptions{Stdout: stdout, Stderr: stderr, Ready: ready}
 	o.Stdin = &detachReader{r: readerOf(buf.Reader, conn), keys: detachKeys, onDetach: cancel}
-	if err := fn(ctx, o); err != nil && ctx.Err() == nil {
+	err = fn(ctx, o)
+	if err != nil && ctx.Err() == nil {
 		s.log.Debug("stream ended", "path", r.URL.Path, "err", err)
+		if !sent.Load() {
+			// Nothing streamed yet: answer with a plain HTTP error.
+			body, _ := json.Marshal(map[string]string{"message": err.Error()})
+			status := errdefs.HTTPStatus(err)
+			fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nApi-Version: %s\r\n\r\n%s",
+				status, http.StatusText(status), len(body), daemon.APIVersion, body)
+			return nil
+		}
 		if errdefs.HTTPStatus(err) < 500 {
 			stderr.Write([]byte(err.Error() + "\n"))
 		}
 	}
+	ready()
 	return nil
+}
+
+// readyWriter makes sure the response header precedes the first output byte.
+type readyWriter struct {
+	w     io.Writer
+	ready func()
+}
+
+func (r *readyWriter) Write(p []byte) (int, error) {
+	r.ready()
+	return r.w.Write(p)
 }
 
 // readerOf reads what the HTTP server already buffered, then the connection.

@@ -3,6 +3,7 @@ package jsonfile
 import (
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/errdefs"
 	"slices"
 	"strconv"
 
@@ -17,9 +18,7 @@ type Options struct {
 
 // ParseLogOpts validates --log-opt key=value pairs as Docker's json-file driver
 // does (max-size with k/m/g units, max-file >= 1) and returns the options.
-// Every error it returns is the caller's bad input (an invalid parameter); it
-// carries no errdefs class so that the shim, which links this package, stays
-// free of errdefs' net/http dependency.
+// Its errors are of class errdefs.ErrInvalidParameter.
 func ParseLogOpts(opts map[string]string) (Options, error) {
 	o := Options{MaxFiles: 1}
 	keys := make([]string, 0, len(opts))
@@ -27,7 +26,7 @@ func ParseLogOpts(opts map[string]string) (Options, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	bad := func(msg string) (Options, error) { return Options{}, errors.New(msg) }
+	bad := func(msg string) (Options, error) { return Options{}, errdefs.InvalidParameter(msg) }
 	compress := false
 	for _, k := range keys {
 		v := opts[k]

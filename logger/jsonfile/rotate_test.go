@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/errdefs"
 )
 
 func TestParseLogOpts(t *testing.T) {
@@ -34,7 +36,7 @@ func TestParseLogOpts(t *testing.T) {
 	} {
 		got, err := ParseLogOpts(tc.in)
 		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errdefs.IsInvalidParameter(err) {
 				t.Errorf("%v: got %+v, %v; want error %q", tc.in, got, err, tc.err)
 			}
 			continue

@@ -15,6 +15,7 @@ import (
 // frames (an empty one is stdin EOF); the shim sends StreamStdout and
 // StreamStderr frames (only StreamStdout with a tty) and, once the output has
 // ended, a StreamExit frame whose payload is the ExitStatus as JSON.
+// OpExecAttach does the same for the exec process ExecID.
 const (
 	StreamStdin  byte = 0
 	StreamStdout byte = 1
