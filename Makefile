@@ -40,7 +40,7 @@ integration: build fixtures
 	$(GO) test -count=1 -timeout 30m -v ./test/integration/
 
 bench: build fixtures
-	./bench/run.sh
+	./bench/all.sh
 
 vet:
 	$(GO) vet ./...
