@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -80,7 +79,7 @@ func ContainerLogs(ctx context.Context, api LogsAPI, s Streams, opts LogsOptions
 	if res.Container.Config != nil && res.Container.Config.Tty {
 		_, err = io.Copy(s.Out, rc)
 	} else {
-		_, err = stdcopy.StdCopy(s.Out, s.Err, rc)
+		_, err = demux(s.Out, s.Err, rc)
 	}
 	return err
 }

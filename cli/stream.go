@@ -9,7 +9,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"golang.org/x/sys/unix"
@@ -59,7 +58,7 @@ func (h *hijackStreamer) stream(ctx context.Context) error {
 				_, err = io.Copy(orDiscard(h.out), h.resp.Reader)
 				h.restore()
 			} else {
-				_, err = stdcopy.StdCopy(orDiscard(h.out), orDiscard(h.errOut), h.resp.Reader)
+				_, err = demux(orDiscard(h.out), orDiscard(h.errOut), h.resp.Reader)
 			}
 			outDone <- err
 		}()

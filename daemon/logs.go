@@ -37,6 +37,19 @@ func (d *Daemon) Logs(ctx context.Context, ref string, o LogsOptions, stdout, st
 		ro.Follow = true
 		ro.StopFollow = exited
 	}
+	// Without follow, consecutive entries of one stream go out as one write of up to
+	// 32 KiB (one frame on the wire instead of one per line); with follow every entry
+	// goes out at once.
+	var pending []byte
+	var pendingW io.Writer
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		_, err := pendingW.Write(pending)
+		pending = pending[:0]
+		return err
+	}
 	var buf []byte
 	err = jsonfile.Read(ctx, path, ro, func(e jsonfile.Entry) error {
 		var w io.Writer
@@ -58,9 +71,22 @@ func (d *Daemon) Logs(ctx context.Context, ref string, o LogsOptions, stdout, st
 			buf = append(buf, ' ')
 		}
 		buf = append(buf, e.Line...)
-		_, err := w.Write(buf)
-		return err
+		if ro.Follow {
+			_, err := w.Write(buf)
+			return err
+		}
+		if w != pendingW || len(pending)+len(buf) > 32<<10 {
+			if err := flush(); err != nil {
+				return err
+			}
+			pendingW = w
+		}
+		pending = append(pending, buf...)
+		return nil
 	})
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // never started: no log yet
 	}
