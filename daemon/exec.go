@@ -63,6 +63,9 @@ func (d *Daemon) ExecCreate(ctx context.Context, ref string, req container.ExecC
 	if err != nil {
 		return "", errdefs.InvalidParameter(err.Error())
 	}
+	if cs := req.ConsoleSize; req.Tty && cs != nil && cs[0] > 0 && cs[1] > 0 {
+		proc.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
 	e := &execInstance{ID: newID(), c: c, req: req, proc: proc, done: make(chan struct{})}
 	if err := sh.Exec(ctx, runtime.ExecOptions{ID: e.ID, Process: proc, Tty: req.Tty, Stdin: req.AttachStdin}); err != nil {
 		return "", err

@@ -106,6 +106,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return errdefs.InvalidParameter(err.Error())
 	}
+	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
+		// The client's terminal size from the start, before its first resize call.
+		spec.Process.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err
