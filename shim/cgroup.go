@@ -1,10 +1,12 @@
 package shim
 
 import (
-	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berth-dev/berth/runtime/shimproto"
 )
 
 // cgroupRoot is where cgroup hierarchies are mounted.
@@ -16,15 +18,28 @@ func readCgroupsPath(bundle string) string {
 	if err != nil {
 		return ""
 	}
-	var spec struct {
-		Linux struct {
-			CgroupsPath string `json:"cgroupsPath"`
-		} `json:"linux"`
-	}
-	if json.Unmarshal(b, &spec) != nil || spec.Linux.CgroupsPath == "" {
+	path := ""
+	errFound := errors.New("found") // stops the scan
+	err = shimproto.ScanObject(b, func(key string, v []byte) error {
+		if !strings.EqualFold(key, "linux") || v[0] != '{' {
+			return nil
+		}
+		return shimproto.ScanObject(v, func(key string, v []byte) error {
+			if !strings.EqualFold(key, "cgroupsPath") || v[0] != '"' {
+				return nil
+			}
+			p, err := shimproto.ParseString(v)
+			if err != nil {
+				return err
+			}
+			path = p
+			return errFound
+		})
+	})
+	if err != errFound || path == "" {
 		return ""
 	}
-	return filepath.Clean("/" + spec.Linux.CgroupsPath)
+	return filepath.Clean("/" + path)
 }
 
 // oomKilled reports whether the kernel's OOM killer acted in cgroup cg: the

@@ -43,3 +43,37 @@ func TestReadCgroupsPath(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestReadCgroupsPathShapes(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"ociVersion":"1.2.0","process":{"args":["sh"],"env":["A=\"}"]},"linux":{"namespaces":[{"type":"pid"}],"cgroupsPath":"/berth\/y"}}`: "/berth/y",
+		`{"linux":{"resources":{"memory":{"limit":1.5e9}},"cgroupsPath":"a/../b"}}`:                                                          "/b",
+		`{"linux":{"cgroupsPath":""}}`:      "",
+		`{"linux":null}`:                    "",
+		`{"linux":{"cgroupsPath":7}}`:       "",
+		`{"linux":{"cgroupsPath":"x"`:       "",
+		`{"process":{},"linux":{}} garbage`: "",
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o600)
+		if got := readCgroupsPath(dir); got != want {
+			t.Errorf("%s: got %q, want %q", config, got, want)
+		}
+	}
+}
+
+func TestRuntimeError(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "runc.log")
+	os.WriteFile(log, []byte(`{"level":"warning","msg":"w","time":"t"}
+{"level":"error","msg":"runc run failed: exec: \"nope\": executable file not found in $PATH","time":"t"}
+not json
+{"level":"info","msg":"later"}
+`), 0o600)
+	want := `runc run failed: exec: "nope": executable file not found in $PATH`
+	if got := runtimeError(log, "/usr/sbin/runc", 1<<8); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := runtimeError(log+".missing", "/usr/sbin/runc", 2<<8); got != "runc failed: exit status 2" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -1,10 +1,7 @@
 package shim
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/logger"
-	"github.com/berth-dev/berth/logger/jsonfile"
+	"github.com/berth-dev/berth/logger/jsonwriter"
 	"github.com/berth-dev/berth/runtime/shimproto"
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +21,7 @@ func (s *shim) start() (int, error) {
 	if err := s.init.begin(); err != nil {
 		return 0, err
 	}
-	log, err := jsonfile.NewWriter(s.cfg.LogPath, jsonfile.Options{MaxSize: s.cfg.LogMaxSize, MaxFiles: s.cfg.LogMaxFiles})
+	log, err := jsonwriter.NewWriter(s.cfg.LogPath, jsonwriter.Options{MaxSize: s.cfg.LogMaxSize, MaxFiles: s.cfg.LogMaxFiles})
 	if err != nil {
 		s.failStart(err)
 		return 0, err
@@ -80,7 +77,7 @@ func (s *shim) launch(p *proc, args []string, consolePath, logFile string) ([]*o
 		stdin      *os.File
 		stdout     *os.File
 		stderr     *os.File
-		consoleLn  *net.UnixListener
+		consoleLn  *listener
 		ptyc       chan ptyResult
 	)
 	fail := func(err error) ([]*os.File, error) {
@@ -91,7 +88,7 @@ func (s *shim) launch(p *proc, args []string, consolePath, logFile string) ([]*o
 	}
 	if p.tty {
 		os.Remove(consolePath)
-		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: consolePath, Net: "unix"})
+		ln, err := listenUnix(consolePath)
 		if err != nil {
 			return fail(err)
 		}
@@ -137,7 +134,7 @@ func (s *shim) launch(p *proc, args []string, consolePath, logFile string) ([]*o
 		consoleLn.Close() // the runtime has run: a pty was sent or never will be
 		res := <-ptyc
 		if res.err != nil {
-			return fail(fmt.Errorf("receive pty from runtime: %w", res.err))
+			return fail(wrap("receive pty from runtime", res.err))
 		}
 		p.setPty(res.f)
 		outs = append(outs, res.f)
@@ -148,11 +145,11 @@ func (s *shim) launch(p *proc, args []string, consolePath, logFile string) ([]*o
 func readPid(path string) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("read pid: %w", err)
+		return 0, wrap("read pid", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("bad pid %q in %s", b, filepath.Base(path))
+		return 0, errors.New("bad pid " + strconv.Quote(string(b)) + " in " + filepath.Base(path))
 	}
 	return pid, nil
 }
@@ -185,7 +182,7 @@ func (s *shim) initExited(exitc <-chan unix.WaitStatus, outs []*os.File, wg *syn
 	st := s.init.waitOutput(exitc, outs, wg)
 	logErr("flush log", s.log.Close())
 	st.OOMKilled = oomKilled(cgroupRoot, s.cgroup)
-	b, _ := json.Marshal(st)
+	b := shimproto.AppendExitStatus(nil, st)
 	logErr("write exit status", atomicfile.WriteFileNoSync(filepath.Join(s.cfg.StateDir, shimproto.ExitFile), b, 0o600))
 	s.init.setExit(st)
 	s.endExecs()
@@ -207,35 +204,14 @@ type ptyResult struct {
 
 // receivePty accepts the runtime's connection on the console socket and receives
 // the pty master over SCM_RIGHTS.
-func receivePty(ln *net.UnixListener) ptyResult {
-	c, err := ln.AcceptUnix()
+func receivePty(ln *listener) ptyResult {
+	c, err := ln.accept()
 	if err != nil {
 		return ptyResult{err: err}
 	}
 	defer c.Close()
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return ptyResult{err: err}
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return ptyResult{err: fmt.Errorf("bad console control message (%v)", err)}
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return ptyResult{err: fmt.Errorf("bad console rights (%v)", err)}
-	}
-	unix.CloseOnExec(fds[0])
-	if err := unix.SetNonblock(fds[0], true); err != nil {
-		unix.Close(fds[0])
-		return ptyResult{err: err}
-	}
-	return ptyResult{f: os.NewFile(uintptr(fds[0]), "pty-master")}
+	f, err := receiveFd(c, "pty-master")
+	return ptyResult{f: f, err: err}
 }
 
 // exitDeadline bounds the wait for the container's execs after it exited.

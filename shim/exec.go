@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +15,7 @@ const maxExecID = 128
 // addExec registers an exec process; it starts with OpExecStart.
 func (s *shim) addExec(req shimproto.Request) error {
 	if req.ExecID == "" || len(req.ExecID) > maxExecID {
-		return &codedError{shimproto.CodeInvalid, fmt.Sprintf("invalid exec id %q", req.ExecID)}
+		return &codedError{shimproto.CodeInvalid, "invalid exec id " + strconv.Quote(req.ExecID)}
 	}
 	if len(req.Process) == 0 {
 		return &codedError{shimproto.CodeInvalid, "exec " + req.ExecID + " has no process"}
@@ -28,10 +27,10 @@ func (s *shim) addExec(req shimproto.Request) error {
 		return notRunning(s.cfg.ID)
 	}
 	if _, ok := s.execs[req.ExecID]; ok {
-		return &codedError{shimproto.CodeConflict, fmt.Sprintf("exec %s already exists", req.ExecID)}
+		return &codedError{shimproto.CodeConflict, "exec " + req.ExecID + " already exists"}
 	}
 	if len(s.execs) >= maxExecs && !s.forgetOldExec() {
-		return &codedError{shimproto.CodeConflict, fmt.Sprintf("container %s has too many exec processes", s.cfg.ID)}
+		return &codedError{shimproto.CodeConflict, "container " + s.cfg.ID + " has too many exec processes"}
 	}
 	p := newProc(s, req.ExecID, req.Tty, req.Stdin)
 	p.spec = req.Process
@@ -64,7 +63,7 @@ func (s *shim) exec(id string) (*proc, error) {
 	if p, ok := s.execs[id]; ok {
 		return p, nil
 	}
-	return nil, &codedError{shimproto.CodeNotFound, fmt.Sprintf("No such exec instance: %s", id)}
+	return nil, &codedError{shimproto.CodeNotFound, "No such exec instance: " + id}
 }
 
 // startExec runs `runtime exec -d` for p and returns its pid. Its output goes

@@ -2,11 +2,8 @@ package shim
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -103,7 +100,7 @@ func (p *proc) begin() error {
 		if p.exit != nil && !p.started && p.exit.Error == "" {
 			return notRunning(p.s.cfg.ID) // released when the container exited
 		}
-		return &codedError{shimproto.CodeConflict, fmt.Sprintf("%s has already been started", p.name())}
+		return &codedError{shimproto.CodeConflict, p.name() + " has already been started"}
 	}
 	p.status = statusStarting
 	return nil
@@ -144,7 +141,7 @@ func (p *proc) setExit(st *shimproto.ExitStatus) {
 }
 
 // wait answers once the process has exited, unless the client goes away first.
-func (p *proc) wait(c net.Conn, br *bufio.Reader) {
+func (p *proc) wait(c *os.File, br *bufio.Reader) {
 	gone := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, br)
@@ -156,7 +153,7 @@ func (p *proc) wait(c net.Conn, br *bufio.Reader) {
 		e, started := p.exit, p.started
 		p.mu.Unlock()
 		if !started && p.id != "" && e.Error == "" {
-			reply(c, shimproto.Response{Error: fmt.Sprintf("Container %s is not running: exec %s never started", p.s.cfg.ID, p.id), Code: shimproto.CodeConflict})
+			reply(c, shimproto.Response{Error: "Container " + p.s.cfg.ID + " is not running: exec " + p.id + " never started", Code: shimproto.CodeConflict})
 			return
 		}
 		reply(c, shimproto.Response{Exit: e})
@@ -168,11 +165,11 @@ func (p *proc) wait(c net.Conn, br *bufio.Reader) {
 func (p *proc) kill(sig unix.Signal) error {
 	status, pid := p.current()
 	if status != shimproto.StatusRunning {
-		return &codedError{shimproto.CodeConflict, fmt.Sprintf("%s is not running", p.name())}
+		return &codedError{shimproto.CodeConflict, p.name() + " is not running"}
 	}
 	if err := p.s.reaper.kill(pid, sig); err != nil {
 		if err == unix.ESRCH {
-			return &codedError{shimproto.CodeConflict, fmt.Sprintf("%s is not running", p.name())}
+			return &codedError{shimproto.CodeConflict, p.name() + " is not running"}
 		}
 		return err
 	}
@@ -265,7 +262,7 @@ func (p *proc) failed(err error) *shimproto.ExitStatus {
 
 // attacher is one attached client.
 type attacher struct {
-	c              net.Conn
+	c              *os.File
 	stdout, stderr bool
 	buf            []byte
 }
@@ -295,7 +292,7 @@ func (p *proc) broadcast(stream byte) func([]byte) {
 
 // endAttachers sends the exit frame to every attached client and disconnects them.
 func (p *proc) endAttachers(st *shimproto.ExitStatus) {
-	b, _ := json.Marshal(st)
+	b := exitJSON(st)
 	p.amu.Lock()
 	defer p.amu.Unlock()
 	p.outputDone = true
@@ -307,7 +304,7 @@ func (p *proc) endAttachers(st *shimproto.ExitStatus) {
 }
 
 // attach registers a client for output and feeds its stdin frames to the process.
-func (p *proc) attach(c net.Conn, br *bufio.Reader, req shimproto.Request) {
+func (p *proc) attach(c *os.File, br *bufio.Reader, req shimproto.Request) {
 	a := &attacher{c: c, stdout: req.Stdout, stderr: req.Stderr || (req.Stdout && p.tty)}
 	p.amu.Lock()
 	if p.outputDone {
@@ -315,7 +312,7 @@ func (p *proc) attach(c net.Conn, br *bufio.Reader, req shimproto.Request) {
 		p.mu.Lock()
 		st := p.exit
 		p.mu.Unlock()
-		b, _ := json.Marshal(st)
+		b := exitJSON(st)
 		reply(c, shimproto.Response{})
 		a.send(shimproto.StreamExit, b)
 		return
@@ -374,6 +371,14 @@ func (p *proc) closeStdin() {
 		p.stdin = nil
 		p.stdinClosed = true
 	}
+}
+
+// exitJSON encodes st as encoding/json would (null if nil).
+func exitJSON(st *shimproto.ExitStatus) []byte {
+	if st == nil {
+		return []byte("null")
+	}
+	return shimproto.AppendExitStatus(nil, st)
 }
 
 // relay copies r to the attached clients of stream until EOF, without logging.

@@ -2,11 +2,8 @@ package shim
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,7 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
-	"github.com/berth-dev/berth/logger/jsonfile"
+	"github.com/berth-dev/berth/logger/jsonwriter"
 	"github.com/berth-dev/berth/runtime/shimproto"
 	"golang.org/x/sys/unix"
 )
@@ -48,7 +45,7 @@ type Config struct {
 type shim struct {
 	cfg    Config
 	reaper *reaper
-	ln     *net.UnixListener
+	ln     *listener
 	init   *proc
 	cgroup string // the container's cgroups path, from config.json
 
@@ -63,7 +60,7 @@ type shim struct {
 	finish  chan struct{} // closed to make the shim exit now
 	once    sync.Once
 
-	log *jsonfile.Writer
+	log *jsonwriter.Writer
 }
 
 // Run runs the shim until its container has exited and its clients are served.
@@ -71,7 +68,7 @@ type shim struct {
 // accepts requests.
 func Run(cfg Config, ready *os.File) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("set child subreaper: %w", err)
+		return wrap("set child subreaper", err)
 	}
 	// Handled, not ignored: an ignored disposition would be inherited by the
 	// container. Nobody reads the channel: once full, later signals are dropped.
@@ -94,11 +91,10 @@ func Run(cfg Config, ready *os.File) error {
 	}
 	sock := filepath.Join(cfg.StateDir, shimproto.SockFile)
 	os.Remove(sock)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	ln, err := listenUnix(sock)
 	if err != nil {
 		return err
 	}
-	ln.SetUnlinkOnClose(false)
 	s.ln = ln
 	if err := atomicfile.WriteFileNoSync(filepath.Join(cfg.StateDir, shimproto.PidFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		ln.Close()
@@ -119,7 +115,7 @@ func Run(cfg Config, ready *os.File) error {
 
 func (s *shim) serve() {
 	for {
-		c, err := s.ln.AcceptUnix()
+		c, err := s.ln.accept()
 		if err != nil {
 			return
 		}
@@ -140,14 +136,14 @@ func (s *shim) serve() {
 	}
 }
 
-func (s *shim) handle(c *net.UnixConn) {
-	br := bufio.NewReader(c)
+func (s *shim) handle(c *os.File) {
+	br := bufio.NewReaderSize(c, 1024)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
 		return
 	}
-	var req shimproto.Request
-	if err := json.Unmarshal(line, &req); err != nil {
+	req, err := shimproto.ParseRequest(line)
+	if err != nil {
 		reply(c, shimproto.Response{Error: "invalid request: " + err.Error(), Code: shimproto.CodeInvalid})
 		return
 	}
@@ -208,8 +204,19 @@ type codedError struct {
 
 func (e *codedError) Error() string { return e.msg }
 
+// wrapped is an error with context, as fmt.Errorf("msg: %w") makes (fmt stays out of the shim).
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *wrapped) Unwrap() error { return e.err }
+
+func wrap(msg string, err error) error { return &wrapped{msg, err} }
+
 func notRunning(id string) error {
-	return &codedError{shimproto.CodeConflict, fmt.Sprintf("Container %s is not running", id)}
+	return &codedError{shimproto.CodeConflict, "Container " + id + " is not running"}
 }
 
 func response(r shimproto.Response, err error) shimproto.Response {
@@ -223,7 +230,7 @@ func response(r shimproto.Response, err error) shimproto.Response {
 	return r
 }
 
-func reply(c net.Conn, r shimproto.Response) error {
+func reply(c io.Writer, r shimproto.Response) error {
 	_, err := c.Write(shimproto.MarshalLine(r))
 	return err
 }
@@ -302,7 +309,7 @@ func (s *shim) runc(args ...string) ([]byte, error) {
 	if msg == "" {
 		msg = "exit status " + strconv.Itoa(ws.ExitStatus())
 	}
-	return out, fmt.Errorf("%s %s: %s", filepath.Base(s.cfg.Runtime), args[0], msg)
+	return out, errors.New(filepath.Base(s.cfg.Runtime) + " " + args[0] + ": " + msg)
 }
 
 // spawn starts the runtime with stdio (nil is /dev/null) and returns its pid; it
@@ -333,14 +340,23 @@ func runtimeError(logFile, runtime string, ws unix.WaitStatus) string {
 	msg := ""
 	if b, err := os.ReadFile(logFile); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
-			var e struct{ Level, Msg string }
-			if json.Unmarshal([]byte(line), &e) == nil && (e.Level == "error" || e.Level == "fatal") && e.Msg != "" {
-				msg = e.Msg
+			var level, m string
+			err := shimproto.ScanObject([]byte(line), func(key string, v []byte) error {
+				var err error
+				if strings.EqualFold(key, "level") {
+					level, err = shimproto.ParseString(v)
+				} else if strings.EqualFold(key, "msg") {
+					m, err = shimproto.ParseString(v)
+				}
+				return err
+			})
+			if err == nil && (level == "error" || level == "fatal") && m != "" {
+				msg = m
 			}
 		}
 	}
 	if msg == "" {
-		msg = fmt.Sprintf("%s failed: exit status %d", filepath.Base(runtime), ws.ExitStatus())
+		msg = filepath.Base(runtime) + " failed: exit status " + strconv.Itoa(ws.ExitStatus())
 	}
 	return msg
 }
@@ -380,6 +396,6 @@ func (s *shim) waitClients() {
 // logErr writes a failure to the shim's stderr (its shim.log).
 func logErr(msg string, err error) {
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s berth-shim: %s: %v\n", time.Now().UTC().Format(time.RFC3339Nano), msg, err)
+		os.Stderr.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " berth-shim: " + msg + ": " + err.Error() + "\n")
 	}
 }

@@ -12,9 +12,9 @@
 package main
 
 import (
-	"flag"
-	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/shim"
 )
@@ -23,20 +23,9 @@ func main() {
 	// berthd starts shims with GOMAXPROCS=1 (a shim needs no parallelism, and
 	// fewer Ps mean less memory per container); the runtime it runs gets the default.
 	os.Unsetenv("GOMAXPROCS")
-	var cfg shim.Config
-	flag.StringVar(&cfg.ID, "id", "", "container id")
-	flag.StringVar(&cfg.Bundle, "bundle", "", "OCI bundle directory")
-	flag.StringVar(&cfg.Runtime, "runtime", "/usr/sbin/runc", "OCI runtime binary")
-	flag.StringVar(&cfg.RuntimeRoot, "runtime-root", "", "runtime state root (runc --root)")
-	flag.StringVar(&cfg.StateDir, "state-dir", "", "shim state directory")
-	flag.StringVar(&cfg.LogPath, "log", "", "json-file log path")
-	flag.Int64Var(&cfg.LogMaxSize, "log-max-size", 0, "rotate the log at this many bytes (0: never)")
-	flag.IntVar(&cfg.LogMaxFiles, "log-max-files", 1, "log files kept, the current one included")
-	flag.BoolVar(&cfg.Tty, "tty", false, "give the container a pty")
-	flag.BoolVar(&cfg.Stdin, "stdin", false, "keep the container's stdin open")
-	flag.Parse()
-	if cfg.ID == "" || cfg.Bundle == "" || cfg.RuntimeRoot == "" || cfg.StateDir == "" || cfg.LogPath == "" {
-		fmt.Fprintln(os.Stderr, "berth-shim: -id, -bundle, -runtime-root, -state-dir and -log are required")
+	cfg, err := parseArgs(os.Args[1:])
+	if err != nil {
+		os.Stderr.WriteString("berth-shim: " + err.Error() + "\n")
 		os.Exit(2)
 	}
 	var ready *os.File
@@ -46,7 +35,71 @@ func main() {
 		}
 	}
 	if err := shim.Run(cfg, ready); err != nil {
-		fmt.Fprintln(os.Stderr, "berth-shim:", err)
+		os.Stderr.WriteString("berth-shim: " + err.Error() + "\n")
 		os.Exit(1)
 	}
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// parseArgs reads the command line as the flag package would (-name value,
+// -name=value, --name; -tty and -stdin are booleans), without its weight.
+func parseArgs(args []string) (shim.Config, error) {
+	cfg := shim.Config{Runtime: "/usr/sbin/runc", LogMaxFiles: 1}
+	strs := map[string]*string{
+		"id": &cfg.ID, "bundle": &cfg.Bundle, "runtime": &cfg.Runtime, "runtime-root": &cfg.RuntimeRoot,
+		"state-dir": &cfg.StateDir, "log": &cfg.LogPath,
+	}
+	bools := map[string]*bool{"tty": &cfg.Tty, "stdin": &cfg.Stdin}
+	for len(args) > 0 {
+		a := args[0]
+		args = args[1:]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			return cfg, usageError("unexpected argument " + strconv.Quote(a))
+		}
+		name := strings.TrimPrefix(a[1:], "-")
+		name, val, hasVal := strings.Cut(name, "=")
+		if b, ok := bools[name]; ok {
+			v := true
+			if hasVal {
+				var err error
+				if v, err = strconv.ParseBool(val); err != nil {
+					return cfg, usageError("invalid boolean value " + strconv.Quote(val) + " for -" + name)
+				}
+			}
+			*b = v
+			continue
+		}
+		if !hasVal {
+			if len(args) == 0 {
+				return cfg, usageError("flag needs an argument: -" + name)
+			}
+			val, args = args[0], args[1:]
+		}
+		var err error
+		switch name {
+		case "log-max-size":
+			cfg.LogMaxSize, err = strconv.ParseInt(val, 10, 64)
+		case "log-max-files":
+			cfg.LogMaxFiles, err = strconv.Atoi(val)
+		default:
+			p, ok := strs[name]
+			if !ok {
+				return cfg, usageError("flag provided but not defined: -" + name)
+			}
+			*p = val
+		}
+		if err != nil {
+			return cfg, usageError("invalid value " + strconv.Quote(val) + " for -" + name)
+		}
+	}
+	if cfg.ID == "" || cfg.Bundle == "" || cfg.RuntimeRoot == "" || cfg.StateDir == "" || cfg.LogPath == "" {
+		return cfg, usageError("-id, -bundle, -runtime-root, -state-dir and -log are required")
+	}
+	return cfg, nil
 }

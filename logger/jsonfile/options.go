@@ -3,18 +3,16 @@ package jsonfile
 import (
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/errdefs"
 	"slices"
 	"strconv"
 
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/logger/jsonwriter"
 	"github.com/docker/go-units"
 )
 
 // Options are the json-file driver's --log-opt settings.
-type Options struct {
-	MaxSize  int64 // rotate once the file would exceed this many bytes; 0 = never
-	MaxFiles int   // files kept, the current one included (<log>.1 … are older); 0 = 1
-}
+type Options = jsonwriter.Options
 
 // ParseLogOpts validates --log-opt key=value pairs as Docker's json-file driver
 // does (max-size with k/m/g units, max-file >= 1) and returns the options.

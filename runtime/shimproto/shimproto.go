@@ -1,10 +1,9 @@
 package shimproto
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -69,9 +68,9 @@ type Request struct {
 	Width  uint16 `json:"width,omitempty"`
 	Height uint16 `json:"height,omitempty"`
 
-	ExecID  string          `json:"exec_id,omitempty"`
-	Tty     bool            `json:"tty,omitempty"`
-	Process json.RawMessage `json:"process,omitempty"`
+	ExecID  string  `json:"exec_id,omitempty"`
+	Tty     bool    `json:"tty,omitempty"`
+	Process RawJSON `json:"process,omitempty"`
 }
 
 // Response is the JSON line a shim answers with.
@@ -105,8 +104,8 @@ const maxFrame = 1 << 20
 
 // AppendFrame appends a frame header and payload to b.
 func AppendFrame(b []byte, stream byte, payload []byte) []byte {
-	b = append(b, stream, 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(b[len(b)-4:], uint32(len(payload)))
+	n := uint32(len(payload))
+	b = append(b, stream, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	return append(b, payload...)
 }
 
@@ -117,9 +116,9 @@ func ReadFrame(r io.Reader, buf []byte) (stream byte, payload, newBuf []byte, er
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return 0, nil, buf, err
 	}
-	n := binary.BigEndian.Uint32(h[1:])
+	n := uint32(h[1])<<24 | uint32(h[2])<<16 | uint32(h[3])<<8 | uint32(h[4]) // encoding/binary would bring reflect
 	if n > maxFrame {
-		return 0, nil, buf, fmt.Errorf("shim frame of %d bytes is too large", n)
+		return 0, nil, buf, errors.New("shim frame of " + strconv.FormatUint(uint64(n), 10) + " bytes is too large")
 	}
 	if cap(buf) < int(n) {
 		buf = make([]byte, n)
@@ -132,10 +131,4 @@ func ReadFrame(r io.Reader, buf []byte) (stream byte, payload, newBuf []byte, er
 		return 0, nil, buf, err
 	}
 	return h[0], payload, buf, nil
-}
-
-// MarshalLine encodes a Request or Response as one JSON line.
-func MarshalLine(v any) []byte {
-	b, _ := json.Marshal(v)
-	return append(b, '\n')
 }
