@@ -107,6 +107,9 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newUpdateCommand(c),
 		newContainerCommand(c), newImageCommand(c), newSystemCommand(c),
 	)
+	for _, group := range [][]*cobra.Command{pushCommands(c), imageManageCommands(c), imageArchiveCommands(c), searchCommands(c)} {
+		root.AddCommand(group...)
+	}
 	disableFlagsInUseLine(root)
 	return root
 }
@@ -143,12 +146,16 @@ func newImageCommand(c *CLI) *cobra.Command {
 	ls.Use = "ls [OPTIONS] [REPOSITORY[:TAG]]"
 	ls.Aliases = []string{"list"}
 	cmd.AddCommand(ls, newPullCommand(c), newImageInspectCommand(c))
+	for _, group := range [][]*cobra.Command{imagePushSubcommands(c), imageManageSubcommands(c), imageArchiveSubcommands(c)} {
+		cmd.AddCommand(group...)
+	}
 	return cmd
 }
 
 func newSystemCommand(c *CLI) *cobra.Command {
 	cmd := managementCommand("system", "Manage Berth")
 	cmd.AddCommand(newInfoCommand(c), newEventsCommand(c))
+	cmd.AddCommand(systemImageSubcommands(c)...)
 	return cmd
 }
 

