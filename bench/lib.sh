@@ -117,15 +117,21 @@ host_facts() {
 # BERTH_DATA, BERTH_EXEC. Pass -D to log API calls at debug level ($BENCH_WORK/berthd.log);
 # set BERTHD to run another berthd binary (e.g. one built with symbols, for perf).
 berth_up() {
+  berthd_start "$@" && berth pull -q busybox >/dev/null && berth pull -q "$IMAGE" >/dev/null
+}
+
+# berthd_start [ARGS...] starts the private berthd on an empty data root (the part of
+# berth_up before its pulls; after berth_down, it starts a fresh one). The log goes to
+# $BENCH_WORK/berthd.log, appended to.
+berthd_start() {
   BERTH_DATA=/var/lib/berth-bench-$$ BERTH_EXEC=/run/bb-$$
   echo "{\"registry-mirrors\": [\"http://$BERTH_TEST_REGISTRY\"]}" >"$BENCH_WORK/daemon.json"
   "${BERTHD:-$BENCH_REPO/bin/berthd}" "$@" --data-root "$BERTH_DATA" --exec-root "$BERTH_EXEC" \
-    --config-file "$BENCH_WORK/daemon.json" --no-docker-hub >"$BENCH_WORK/berthd.log" 2>&1 &
+    --config-file "$BENCH_WORK/daemon.json" --no-docker-hub >>"$BENCH_WORK/berthd.log" 2>&1 &
   BERTHD_PID=$!
-  BENCH_DOWN+=(berth_down)
+  [[ " ${BENCH_DOWN[*]} " == *" berth_down "* ]] || BENCH_DOWN+=(berth_down)
   export BERTH_HOST=unix://$BERTH_EXEC/berth.sock BERTH_NO_AUTOSTART=1
   wait_for berth version || { note "berthd did not start:"; tail -5 "$BENCH_WORK/berthd.log" >&2; return 1; }
-  berth pull -q busybox >/dev/null && berth pull -q "$IMAGE" >/dev/null
 }
 
 # berth runs the freshly built CLI against the private daemon (BERTH_CLI: the same as
@@ -343,4 +349,64 @@ podman_down() {
   rm -rf "${PODMAN_HOST_DIRS[@]}"
   PODMAN_UP=
   return 0
+}
+
+# ---- Registries ----------------------------------------------------------------------
+
+declare -A REG_PID REG_ADDR
+
+# free_port prints a TCP port from 5100 up that nothing listens on.
+free_port() {
+  local p
+  for p in $(seq 5100 5999); do
+    [ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# registry_up NAME starts a private Debian docker-registry on a free 127.0.0.1 port with
+# empty storage $BENCH_WORK/reg-NAME (deletes enabled; access log in
+# $BENCH_WORK/reg-NAME.log) and sets REG_ADDR[NAME] (host:port)
+# and REG_PID[NAME]. Called again for NAME, it restarts it empty on the same port.
+registry_up() {
+  local n=$1 dir=$BENCH_WORK/reg-$1 port
+  command -v docker-registry >/dev/null || { note "docker-registry not installed (apt-get install docker-registry)"; return 1; }
+  registry_down "$n"
+  port=${REG_ADDR[$n]:-}
+  port=${port##*:}
+  [ -n "$port" ] || port=$(free_port)
+  REG_ADDR[$n]=127.0.0.1:$port
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+EOF
+  docker-registry serve "$dir/config.yml" >>"$BENCH_WORK/reg-$n.log" 2>&1 &
+  REG_PID[$n]=$!
+  [[ " ${BENCH_DOWN[*]} " == *" registries_down "* ]] || BENCH_DOWN+=(registries_down)
+  wait_for curl -fsS "http://127.0.0.1:$port/v2/" || { note "registry $n did not start"; tail -5 "$BENCH_WORK/reg-$n.log" >&2; return 1; }
+}
+
+# registry_down NAME stops registry NAME and deletes its storage.
+registry_down() {
+  if [ -n "${REG_PID[$1]:-}" ]; then
+    stop_pid "${REG_PID[$1]}"
+    wait "${REG_PID[$1]}" 2>/dev/null || true
+  fi
+  REG_PID[$1]=''
+  rm -rf "$BENCH_WORK/reg-$1/data"
+  return 0
+}
+
+registries_down() {
+  local n
+  for n in "${!REG_PID[@]}"; do registry_down "$n"; done
 }

@@ -92,7 +92,7 @@ func PullImage(ctx context.Context, api ImagePuller, out io.Writer, opts PullOpt
 // pullImage asks the daemon to pull ref and renders its JSON progress stream on out
 // (with progress bars when out is a terminal).
 func pullImage(ctx context.Context, api ImagePuller, ref string, platform *ocispec.Platform, all bool, out io.Writer) error {
-	po := client.ImagePullOptions{All: all}
+	po := client.ImagePullOptions{All: all, RegistryAuth: registryAuthFor(ref)}
 	if platform != nil {
 		po.Platforms = []ocispec.Platform{*platform}
 	}

@@ -26,6 +26,9 @@ type FileConfig struct {
 	LogDriver          string                     `json:"log-driver,omitempty"`
 	LogOpts            map[string]string          `json:"log-opts,omitempty"`
 	Extra              map[string]json.RawMessage `json:"-"`
+
+	// RegistryMirrorsByHost is Berth's own key: mirrors of any registry by host[:port].
+	RegistryMirrorsByHost map[string][]string `json:"registry-mirrors-by-host,omitempty"`
 }
 
 // RuntimeConfig is one entry of daemon.json's "runtimes".
@@ -59,7 +62,7 @@ func LoadConfigFile(path string, optional bool) (*FileConfig, map[string]bool, e
 		return nil, nil, fmt.Errorf("unable to configure the Berth daemon with file %s: %v", path, err)
 	}
 	known := map[string]bool{
-		"data-root": true, "exec-root": true, "hosts": true, "registry-mirrors": true, "insecure-registries": true,
+		"data-root": true, "exec-root": true, "hosts": true, "registry-mirrors": true, "registry-mirrors-by-host": true, "insecure-registries": true,
 		"debug": true, "default-runtime": true, "runtimes": true, "log-level": true, "live-restore": true,
 		"log-driver": true, "log-opts": true,
 	}

@@ -26,6 +26,7 @@ type CreateOptions struct {
 	Name       string
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	Platform   string // os/arch[/variant] the client asked for; "" for any
 }
 
 // Create makes a new container from an image: record, rw snapshot and directory.
@@ -57,7 +58,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPlatform(img); err != nil {
+	if err := checkPlatform(img, o.Config.Image, o.Platform); err != nil {
 		return nil, err
 	}
 	cfg := mergeImageConfig(*o.Config, img)

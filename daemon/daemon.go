@@ -35,6 +35,10 @@ type Config struct {
 	Runtime    string // path or name of the OCI runtime binary
 	ShimBinary string
 	Debug      bool
+
+	// MirrorsByHost lists mirrors of any registry by host[:port] (daemon.json's
+	// "registry-mirrors-by-host"); Mirrors stay docker.io's.
+	MirrorsByHost map[string][]string
 }
 
 // Daemon is the running engine: stores, runtime and the container table.
@@ -90,7 +94,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		db:         db,
 		images:     is,
 		sn:         sn,
-		puller:     distribution.NewPuller(is, cs, sn, distribution.Options{Mirrors: cfg.Mirrors, Insecure: cfg.Insecure, NoHub: cfg.NoHub}),
+		puller:     distribution.NewPuller(is, cs, sn, distribution.Options{Mirrors: cfg.Mirrors, MirrorsByHost: cfg.MirrorsByHost, Insecure: cfg.Insecure, NoHub: cfg.NoHub}),
 		rt:         runtime.NewManager(cfg.ExecRoot, cfg.ShimBinary, cfg.Runtime),
 		log:        log,
 		start:      time.Now(),

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -55,30 +54,7 @@ func parsePlatform(s string) (ocispec.Platform, error) {
 
 // ImageList returns the image summaries docker images shows, newest first.
 func (d *Daemon) ImageList(ctx context.Context, all bool) ([]imagetypes.Summary, error) {
-	imgs, err := d.images.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	users := d.imageUsers()
-	out := make([]imagetypes.Summary, 0, len(imgs))
-	for _, img := range imgs {
-		labels := img.Config.Config.Labels
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		out = append(out, imagetypes.Summary{
-			ID:          img.ID,
-			RepoTags:    nonNil(img.RepoTags),
-			RepoDigests: nonNil(img.RepoDigests),
-			Created:     img.Created.Unix(),
-			Size:        img.Size,
-			SharedSize:  -1,
-			Labels:      labels,
-			Containers:  int64(users[img.ID]),
-		})
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created > out[j].Created })
-	return out, nil
+	return d.ListImages(ctx, ImageListOptions{All: all})
 }
 
 func (d *Daemon) imageUsers() map[string]int {

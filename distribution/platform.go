@@ -75,3 +75,15 @@ func choose(idx *v1.IndexManifest, want ocispec.Platform) (v1.Descriptor, error)
 	}
 	return idx.Manifests[best], nil
 }
+
+// PlatformMatches reports whether an image of platform got satisfies a request for
+// want: same OS and architecture (aliases such as aarch64 or x86_64 normalized), and
+// the same variant when want names one.
+func PlatformMatches(want, got ocispec.Platform) bool {
+	wantVariant := want.Variant != ""
+	want, got = normalizePlatform(want), normalizePlatform(got)
+	return want.OS == got.OS && want.Architecture == got.Architecture && (!wantVariant || want.Variant == got.Variant)
+}
+
+// FormatPlatform returns os/arch[/variant], normalized (aarch64 and arm64/v8 are linux/arm64).
+func FormatPlatform(p ocispec.Platform) string { return platformString(normalizePlatform(p)) }

@@ -22,7 +22,6 @@ import (
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -44,6 +43,12 @@ type Options struct {
 	Keychain authn.Keychain
 	// Concurrency is the number of layers downloaded at once (default 3).
 	Concurrency int
+	// MirrorsByHost lists mirrors of any registry by its host[:port], tried in order
+	// before the registry itself ("quay.io": {"http://127.0.0.1:5000"}); the entry
+	// of "docker.io" comes after Mirrors.
+	MirrorsByHost map[string][]string
+	// HubSearch replaces Docker Hub's search API (https://index.docker.io/v1/search).
+	HubSearch string
 }
 
 // Puller pulls images into the local stores. It is safe for concurrent use.
@@ -197,13 +202,9 @@ func (p *Puller) client(ctx context.Context, ep endpoint) (*http.Client, error) 
 	if ep.insecure {
 		base = p.noTLS
 	}
-	auth := authn.Anonymous
-	if p.opts.Keychain != nil {
-		a, err := p.opts.Keychain.Resolve(ep.repo.Registry)
-		if err != nil {
-			return nil, err
-		}
-		auth = a
+	auth, err := p.authenticator(ctx, ep.repo.Registry)
+	if err != nil {
+		return nil, err
 	}
 	tr, err := transport.NewWithContext(ctx, ep.repo.Registry, auth, base, []string{ep.repo.Scope(transport.PullScope)})
 	if err != nil {
@@ -218,14 +219,13 @@ func (p *Puller) resolve(ctx context.Context, ep endpoint, named reference.Named
 	if err != nil {
 		return nil, err
 	}
-	var gref name.Reference
+	var ident string
 	if cn, ok := named.(reference.Canonical); ok {
-		gref = ep.repo.Digest(cn.Digest().String())
+		ident = cn.Digest().String()
 	} else {
-		gref = ep.repo.Tag(named.(reference.Tagged).Tag())
+		ident = named.(reference.Tagged).Tag()
 	}
-	ropts := []remote.Option{remote.WithTransport(c.Transport), remote.WithContext(ctx)}
-	top, err := remote.Get(gref, ropts...)
+	top, err := getManifest(ctx, c, ep.repo, ident)
 	if err != nil {
 		return nil, err
 	}
@@ -240,8 +240,11 @@ func (p *Puller) resolve(ctx context.Context, ep endpoint, named reference.Named
 		if err != nil {
 			return nil, err
 		}
-		m, err := remote.Get(ep.repo.Digest(d.Digest.String()), ropts...)
+		m, err := getManifest(ctx, c, ep.repo, d.Digest.String())
 		if err != nil {
+			return nil, err
+		}
+		if err := checkIndexEntry(d, m); err != nil {
 			return nil, err
 		}
 		res.manifest, res.mDigest, res.mediaType, res.fromIndex = m.Manifest, digest.Digest(m.Digest.String()), m.MediaType, true
@@ -272,7 +275,10 @@ type layerJob struct {
 func (p *Puller) pullManifest(ctx context.Context, res *resolved, named reference.Named, platform *ocispec.Platform, out *output) (*image.Image, error) {
 	m, err := v1.ParseManifest(bytes.NewReader(res.manifest))
 	if err != nil {
-		return nil, fmt.Errorf("parse manifest: %w", err)
+		return nil, errdefs.InvalidParameter("invalid manifest: " + err.Error())
+	}
+	if err := checkManifest(m); err != nil {
+		return nil, err
 	}
 	configDigest := digest.Digest(m.Config.Digest.String())
 	if err := p.fetchBlob(ctx, res, m.Config, nil); err != nil {
@@ -329,6 +335,15 @@ func (p *Puller) pullManifest(ctx context.Context, res *resolved, named referenc
 	if !complete || !p.exists(ctx, img.ID) {
 		if err := p.pullLayers(ctx, res, jobs, out); err != nil {
 			return nil, err
+		}
+	}
+	// Layers unpacked from elsewhere (docker load) still need their blobs: the stored
+	// manifest names them, for save and push.
+	for _, j := range jobs {
+		if !p.cs.Exists(ctx, digest.Digest(j.desc.Digest.String())) {
+			if err := p.fetchBlob(ctx, res, j.desc, nil); err != nil {
+				return nil, fmt.Errorf("layer %s: %w", j.desc.Digest, err)
+			}
 		}
 	}
 	for _, j := range jobs {

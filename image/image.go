@@ -56,6 +56,9 @@ func NewStore(root string, db *metadata.DB, sn snapshot.Snapshotter, cs *content
 	return &Store{db: db, sn: sn, cs: cs}, nil
 }
 
+// Content is the content store holding the images' blobs.
+func (s *Store) Content() *content.Store { return s.cs }
+
 // ChainIDs returns the chain IDs (snapshot keys) of layers with the given DiffIDs.
 func ChainIDs(diffIDs []digest.Digest) []string {
 	ids := identity.ChainIDs(slices.Clone(diffIDs))

@@ -29,6 +29,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 		Name:       r.URL.Query().Get("name"),
 		Config:     req.Config,
 		HostConfig: req.HostConfig,
+		Platform:   r.URL.Query().Get("platform"),
 	})
 	if err != nil {
 		return err

@@ -15,12 +15,16 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	from := q.Get("fromImage")
 	if from == "" {
 		if q.Get("fromSrc") != "" {
-			return errdefs.New(errdefs.ErrNotImplemented, "image import (fromSrc) is not supported by Berth yet")
+			return s.imageImport(w, r)
 		}
 		return errdefs.InvalidParameter("fromImage or fromSrc must be given")
 	}
+	r, err := withRegistryAuth(r)
+	if err != nil {
+		return err
+	}
 	sw := &streamWriter{w: w}
-	err := s.d.Pull(r.Context(), from, q.Get("tag"), q.Get("platform"), sw.message)
+	err = s.d.Pull(r.Context(), from, q.Get("tag"), q.Get("platform"), sw.message)
 	if err == nil {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/api/server"
 	"github.com/berth-dev/berth/daemon"
+	"github.com/berth-dev/berth/distribution"
 	"github.com/berth-dev/berth/internal/version"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -138,6 +139,10 @@ func run(cmd *cobra.Command, o *options) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	regOpts := distribution.Options{Mirrors: o.mirrors, MirrorsByHost: fc.RegistryMirrorsByHost, Insecure: o.insecure}
+	if err := regOpts.Validate(); err != nil {
+		return fmt.Errorf("unable to configure the Berth daemon: %w", err)
+	}
 	d, err := daemon.New(ctx, daemon.Config{
 		DataRoot:   o.dataRoot,
 		ExecRoot:   o.execRoot,
@@ -147,6 +152,8 @@ func run(cmd *cobra.Command, o *options) error {
 		Runtime:    runtimePath,
 		ShimBinary: shim,
 		Debug:      o.debug,
+
+		MirrorsByHost: fc.RegistryMirrorsByHost,
 	}, log)
 	if err != nil {
 		return err
