@@ -116,13 +116,22 @@ type ImageHistorian interface {
 
 func newHistoryCommand(c *CLI) *cobra.Command {
 	opts := HistoryOptions{}
-	cmd := apiCommand(c, "history [OPTIONS] IMAGE", "Show the history of an image", exactArgs(1),
-		func(ctx context.Context, api *client.Client, args []string) error {
-			opts.Image = args[0]
-			return ShowHistory(ctx, api, c.Out, opts)
-		})
+	cmd := &cobra.Command{
+		Use:   "history [OPTIONS] IMAGE",
+		Short: "Show the history of an image",
+		Args:  historyArgs(c),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.Client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			opts.Image = args[len(args)-1]
+			return ShowHistory(cmd.Context(), api, c.Out, opts)
+		},
+	}
 	fs := cmd.Flags()
-	// -H is --human here, as in docker; --host stays usable in its long form.
+	// -H is --human here, as in docker; --host stays usable in its long form, and a
+	// global "-H ADDRESS" before the command is still understood (see historyArgs).
 	fs.StringVar(&c.host, "host", "", "Daemon socket to connect to")
 	fs.MarkHidden("host")
 	fs.BoolVarP(&opts.Human, "human", "H", true, "Print sizes and dates in human readable format")
@@ -130,6 +139,29 @@ func newHistoryCommand(c *CLI) *cobra.Command {
 	fs.BoolVar(&opts.NoTrunc, "no-trunc", false, "Don't truncate output")
 	fs.StringVar(&opts.Format, "format", "", "Format output using a custom template ('table', 'table TEMPLATE', 'json' or a Go template)")
 	return cmd
+}
+
+// historyArgs wants one image. "berth -H ADDRESS history IMAGE" reaches history's flag
+// set, where -H is --human: the address then arrives as an extra argument and is taken
+// as the daemon address, which is what the user meant.
+func historyArgs(c *CLI) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 2 && cmd.Flags().Changed("human") && isHostAddress(args[0]) {
+			c.host = args[0]
+			return nil
+		}
+		return exactArgs(1)(cmd, args)
+	}
+}
+
+// isHostAddress reports whether s looks like a daemon address (unix://…, tcp://…, ssh://…).
+func isHostAddress(s string) bool {
+	for _, p := range []string{"unix://", "tcp://", "ssh://", "fd://", "npipe://"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 const (

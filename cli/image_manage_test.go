@@ -113,8 +113,14 @@ func TestRmiAndPruneOutput(t *testing.T) {
 		t.Errorf("prune filters %s", q)
 	}
 
+	f.json("GET /images/busybox/history", 200, []image.HistoryResponseItem{{ID: "<missing>", CreatedBy: "x", Size: 2140160}})
+	code, out, errOut = f.run("", "history", "-H=false", "--format", "{{.ID}} {{.Size}}", "busybox")
+	if code != 0 || out != "<missing> 2140160\n" {
+		t.Errorf("history through -H ADDRESS: %d %q %q", code, out, errOut)
+	}
+
 	f.on("POST /images/busybox/tag", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) })
-	if code, _, errOut := f.run("", "tag", "busybox", "registry.example.com:5000/my-private/image"); code != 0 {
+	if code, _, errOut = f.run("", "tag", "busybox", "registry.example.com:5000/my-private/image"); code != 0 {
 		t.Fatalf("tag: %d %s", code, errOut)
 	}
 	if q := url.Values(f.only("POST /images/busybox/tag").Query); q.Get("repo") != "registry.example.com:5000/my-private/image" || q.Get("tag") != "latest" {

@@ -226,6 +226,36 @@ func TestReadInvalid(t *testing.T) {
 	}
 }
 
+func TestReadLinkedLayer(t *testing.T) {
+	a := newTestImage(t, "linked")
+	archive := func(layerPath string) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "one/layer.tar", Mode: 0o644, Size: int64(len(a.layer)), Typeflag: tar.TypeReg})
+		tw.Write(a.layer)
+		for _, l := range []struct{ name, target string }{{"two/layer.tar", "../one/layer.tar"}, {"three/layer.tar", "../../etc/passwd"}} {
+			tw.WriteHeader(&tar.Header{Name: l.name, Linkname: l.target, Typeflag: tar.TypeSymlink})
+		}
+		for _, f := range [][2]string{{a.cd.Encoded() + ".json", string(a.config)}, {"manifest.json", `[{"Config":"` + a.cd.Encoded() + `.json","Layers":["` + layerPath + `"]}]`}} {
+			tw.WriteHeader(&tar.Header{Name: f[0], Mode: 0o644, Size: int64(len(f[1])), Typeflag: tar.TypeReg})
+			tw.Write([]byte(f[1]))
+		}
+		tw.Close()
+		return buf.Bytes()
+	}
+	res, err := Read(context.Background(), bytes.NewReader(archive("two/layer.tar")), newStore(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Images[0].Layers[0] != a.ld {
+		t.Fatalf("layer %s, want %s", res.Images[0].Layers[0], a.ld)
+	}
+	_, err = Read(context.Background(), bytes.NewReader(archive("three/layer.tar")), newStore(t))
+	if !errdefs.IsInvalidParameter(err) || !strings.Contains(err.Error(), "outside the archive") {
+		t.Fatalf("a link leaving the archive: %v", err)
+	}
+}
+
 func TestReadLegacyDockerArchive(t *testing.T) {
 	// docker save before 25: <id>/layer.tar and <config hex>.json.
 	a := newTestImage(t, "legacy")

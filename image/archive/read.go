@@ -72,6 +72,7 @@ func invalid(format string, a ...any) error {
 type reader struct {
 	cs      Store
 	meta    map[string][]byte        // small files by clean path
+	links   map[string]string        // symbolic and hard links: path -> target path
 	blobs   map[string]digest.Digest // large files ingested, by clean path
 	created map[digest.Digest]bool   // blobs this read added
 	order   []digest.Digest
@@ -81,7 +82,7 @@ type reader struct {
 // every blob named by digest, and returns the images it describes. Errors in the
 // archive are errdefs.ErrInvalidParameter; on error nothing read is left in cs.
 func Read(ctx context.Context, r io.Reader, cs Store) (res *Result, err error) {
-	rd := &reader{cs: cs, meta: map[string][]byte{}, blobs: map[string]digest.Digest{}, created: map[digest.Digest]bool{}}
+	rd := &reader{cs: cs, meta: map[string][]byte{}, links: map[string]string{}, blobs: map[string]digest.Digest{}, created: map[digest.Digest]bool{}}
 	defer func() {
 		if err != nil {
 			(&Result{cs: cs, created: rd.order}).Discard(ctx)
@@ -136,12 +137,20 @@ func (rd *reader) scan(ctx context.Context, r io.Reader) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if hdr.Typeflag != tar.TypeReg {
+		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeSymlink && hdr.Typeflag != tar.TypeLink {
 			continue
 		}
 		name, err := layerarchive.CleanName(hdr.Name)
 		if err != nil || name == "" {
 			return invalid("unsafe path %q", hdr.Name)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeSymlink: // docker save links a layer saved before under another ID
+			rd.links[name] = path.Join(path.Dir(name), hdr.Linkname)
+			continue
+		case tar.TypeLink:
+			rd.links[name] = hdr.Linkname
+			continue
 		}
 		if dir, hex := path.Split(name); dir == "blobs/sha256/" {
 			d := digest.NewDigestFromEncoded(digest.SHA256, hex)
@@ -224,6 +233,13 @@ func (rd *reader) file(ctx context.Context, p string) (digest.Digest, error) {
 	name, err := layerarchive.CleanName(p)
 	if err != nil || name == "" || strings.HasPrefix(p, "/") || slices.Contains(strings.Split(p, "/"), "..") {
 		return "", invalid("path %q is outside the archive", p)
+	}
+	for hops := 0; rd.links[name] != ""; hops++ {
+		target, err := layerarchive.CleanName(rd.links[name])
+		if err != nil || target == "" || strings.HasPrefix(rd.links[name], "/") || hops > 8 {
+			return "", invalid("link %q is outside the archive", name)
+		}
+		name = target
 	}
 	if d, ok := rd.blobs[name]; ok {
 		return d, nil
