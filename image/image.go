@@ -336,10 +336,13 @@ func (s *Store) PrepareRootfs(ctx context.Context, key string, img *Image) ([]sn
 	return s.sn.Prepare(ctx, key, parent)
 }
 
-// RemoveRootfs removes the writable snapshot key; a missing one is not an error.
+// RemoveRootfs removes the writable snapshot key (a missing one is not an error), and
+// the layers below it that only a deleted image had.
 func (s *Store) RemoveRootfs(ctx context.Context, key string) error {
+	info, _ := s.sn.Stat(ctx, key)
 	if err := s.sn.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
+	s.dropOrphanLayers(ctx, info.Parent)
 	return nil
 }

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/berth-dev/berth/content"
@@ -67,6 +68,40 @@ func (s *Store) Blobs(ctx context.Context, img *Image) map[digest.Digest]int64 {
 		}
 	}
 	return out
+}
+
+// dropOrphanLayers removes the committed layer chain and its ancestors while no image
+// uses them and nothing is stacked on them: the layers of an image deleted while a
+// container still used it (rmi -f) go with that container.
+func (s *Store) dropOrphanLayers(ctx context.Context, chain string) {
+	if chain == "" {
+		return
+	}
+	imgs, err := s.List(ctx)
+	if err != nil {
+		return
+	}
+	for _, img := range imgs {
+		if slices.Contains(img.ChainIDs, chain) {
+			return // the common case: the container's image is still there
+		}
+	}
+	used := map[string]bool{}
+	for _, img := range imgs {
+		for _, c := range img.ChainIDs {
+			used[c] = true
+		}
+	}
+	for chain != "" && !used[chain] {
+		info, err := s.sn.Stat(ctx, chain)
+		if err != nil || info.Kind != snapshot.KindCommitted {
+			return
+		}
+		if err := s.sn.Remove(ctx, chain); err != nil {
+			return // still the parent of another snapshot
+		}
+		chain = info.Parent
+	}
 }
 
 // indexMax bounds the blobs Remove reads when looking for indexes: manifests and

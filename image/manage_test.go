@@ -92,3 +92,38 @@ func TestRemoveFreesUnsharedBlobsAndLayers(t *testing.T) {
 		t.Errorf("LayerSize of a missing layer = %d", got)
 	}
 }
+
+func TestOrphanLayersGoWithTheLastContainer(t *testing.T) {
+	s, sn := newStore(t)
+	a := &Image{ID: digest.FromString("a").String(), ChainIDs: layers(t, sn, "base", "a")}
+	b := &Image{ID: digest.FromString("b").String(), ChainIDs: layers(t, sn, "base")}
+	s.Put(ctx, a, named(t, "a"))
+	s.Put(ctx, b, named(t, "b"))
+	if _, err := s.PrepareRootfs(ctx, "ctr", a); err != nil {
+		t.Fatal(err)
+	}
+	img, _ := s.Get(ctx, "a")
+	rm, err := s.Remove(ctx, img)
+	if err != nil || len(rm.Layers) != 0 {
+		t.Fatalf("Remove under a container: %+v, %v", rm, err)
+	}
+	if err := s.RemoveRootfs(ctx, "ctr"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Stat(ctx, a.ChainIDs[1]); !errdefs.IsNotFound(err) {
+		t.Errorf("orphan layer kept: %v", err)
+	}
+	if _, err := sn.Stat(ctx, a.ChainIDs[0]); err != nil {
+		t.Errorf("base layer b uses removed: %v", err)
+	}
+	// A container of a live image leaves the image's layers alone.
+	if _, err := s.PrepareRootfs(ctx, "ctr2", b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveRootfs(ctx, "ctr2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Stat(ctx, b.ChainIDs[0]); err != nil {
+		t.Errorf("layer of a live image removed: %v", err)
+	}
+}

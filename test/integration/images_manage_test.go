@@ -92,6 +92,14 @@ func TestImageTagNamespaces(t *testing.T) {
 	if r := d.Berth("tag", "nosuch", "x"); r.Code != 1 || !strings.Contains(r.Stderr, "No such image: nosuch:latest") {
 		t.Errorf("tag of a missing image: %s", r)
 	}
+
+	// Names with slashes and ports reach DELETE /images/{name} whole.
+	if r := must(t, d.Berth("rmi", "registry.example.com:5000/my-private/image")); r.Stdout != "Untagged: registry.example.com:5000/my-private/image:latest\n" {
+		t.Errorf("rmi of a self-hosted name: %q", r.Stdout)
+	}
+	if r := must(t, d.Docker("rmi", "jpetazzo/clock:v2")); r.Stdout != "Untagged: jpetazzo/clock:v2\n" {
+		t.Errorf("docker rmi jpetazzo/clock:v2: %q", r.Stdout)
+	}
 }
 
 func TestImageRmi(t *testing.T) {
@@ -171,6 +179,29 @@ func TestImageRmi(t *testing.T) {
 	}
 	if r := d.Berth("rmi", "busybox"); r.Code != 1 || !strings.Contains(r.Stderr, "No such image: busybox:latest") {
 		t.Errorf("rmi of a missing image: %s", r)
+	}
+
+	// rmi -f of an image a stopped container uses deletes it; its layers go with the container.
+	must(t, d.Berth("pull", "-q", "busybox"))
+	cid = strings.TrimSpace(must(t, d.Berth("create", "busybox", "true")).Stdout)
+	r = must(t, d.Berth("rmi", "-f", "busybox"))
+	if ls := lines(r.Stdout); len(ls) != 3 || ls[2] != "Deleted: "+id {
+		t.Errorf("rmi -f of an image a stopped container uses: %q", r.Stdout)
+	}
+	snaps := filepath.Join(d.DataRoot, "snapshots", "overlay")
+	if ents, _ := os.ReadDir(snaps); len(ents) == 0 {
+		t.Errorf("the container's layers went before the container")
+	}
+	must(t, d.Berth("rm", cid))
+	var left []string
+	ents, _ := os.ReadDir(snaps)
+	for _, e := range ents {
+		if e.IsDir() {
+			left = append(left, e.Name())
+		}
+	}
+	if len(left) != 0 {
+		t.Errorf("snapshots left after the last user of a deleted image went: %v", left)
 	}
 	if r := d.Berth("rmi", "-f", "busybox"); r.Code != 0 || !strings.Contains(r.Stderr, "No such image: busybox:latest") {
 		t.Errorf("rmi -f of a missing image: %s", r)
@@ -346,6 +377,14 @@ func TestImagePruneAndDiskUsage(t *testing.T) {
 		t.Errorf("system df:\n%s", b)
 	}
 	v := must(t, d.Berth("system", "df", "-v")).Stdout
+	if dk := must(t, d.Docker("system", "df", "-v")).Stdout; v != dk {
+		t.Errorf("system df -v differs:\nberth:\n%s\ndocker:\n%s", v, dk)
+	}
+	for _, f := range []string{"json", "{{.Type}}: {{.Size}}"} {
+		if b, dk := must(t, d.Berth("system", "df", "--format", f)).Stdout, must(t, d.Docker("system", "df", "--format", f)).Stdout; b != dk {
+			t.Errorf("system df --format %s differs:\nberth:\n%s\ndocker:\n%s", f, b, dk)
+		}
+	}
 	for _, want := range []string{"Images space usage:", "Containers space usage:", "Local Volumes space usage:", "Build cache usage: 0B", "SHARED SIZE", cid[:12]} {
 		if !strings.Contains(v, want) {
 			t.Errorf("system df -v lacks %q:\n%s", want, v)
