@@ -135,7 +135,14 @@ func (d *Daemon) ListImages(ctx context.Context, o ImageListOptions) ([]imagetyp
 		}
 		out = append(out, s)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created > out[j].Created })
+	// Newest first; ties (tags of one image, images made in the same second) in a fixed
+	// order, so every listing prints the same.
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Created != out[j].Created {
+			return out[i].Created > out[j].Created
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, nil
 }
 

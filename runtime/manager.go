@@ -347,6 +347,10 @@ func (s *Shim) connErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) || errors.Is(err, io.EOF) {
+		// The shim closed the connection mid-request: it is exiting with its container.
+		return errdefs.NotFound(fmt.Sprintf("shim for container %s is gone", s.id))
+	}
 	return fmt.Errorf("shim for container %s: %w", s.id, err)
 }
 
