@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every benchmark in turn (`make bench`): run --rm latency (run.sh), 20 idle
-# containers' start time and memory (containers.sh), 200 MB of logs (logs.sh). Each
+# containers' start time and memory (containers.sh), 200 MB of logs (logs.sh), pull and
+# push of a 106 MB image through a loopback registry (pullpush.sh). Each
 # writes its table to bench/results/; Docker and Podman rows appear when installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./run.sh
 ./containers.sh
 ./logs.sh
+./pullpush.sh

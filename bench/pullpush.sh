@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pull and push of a ~107 MB image in 5 layers (busybox plus 5 × 20 MiB of random data,
+# Pull and push of a ~106 MB image in 5 layers (busybox plus 5 × 20 MiB of random data,
 # gzip -1) through a private loopback docker-registry, with Berth, Docker, Podman and
 # skopeo in the same run, medians of ROUNDS:
 #   - pull from a clean engine state each round (download + unpack, ready to run): Berth
@@ -109,7 +109,7 @@ docker_clean() {
   [ "$n" = 0 ] || { note "docker: $n layers left after rmi + prune"; return 1; }
 }
 docker_pull() { dk pull -q "$BIG"; }
-docker_ready() { dk run --rm "$BIG" sh -c 'cat /data/r* | wc -c'; }
+docker_ready() { dk run --rm --network none "$BIG" sh -c 'cat /data/r* | wc -c'; }
 docker_push_prep() { dk tag "$BIG" "$1"; }
 docker_push() { dk push -q "$1"; }
 
@@ -185,7 +185,9 @@ done
 
 # Ready to run, and re-pulls with every layer present.
 for e in "${UP[@]}"; do
-  note "$e: $("${e}_ready" | tr '\n' ' ')"
+  out=$("${e}_ready" 2>&1 | tr '\n' ' ') || true
+  note "$e: run of the pulled image: $out"
+  [ "$e" = skopeo ] || [ "$out" = "104857600 " ] || { note "$e: the pulled image did not run as expected"; exit 1; }
   case $e in
   berth) cmd="$BERTH_CLI pull -q $BIG" ;;
   docker) cmd="$DOCKER_CLI pull -q $BIG" ;;

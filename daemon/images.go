@@ -17,6 +17,9 @@ import (
 
 // Pull fetches an image (fromImage plus optional tag or digest) and reports progress.
 func (d *Daemon) Pull(ctx context.Context, from, tag, platform string, progress func(jsonstream.Message)) error {
+	if tag == "" && !strings.ContainsAny(lastSegment(from), ":@") {
+		return d.pullAllTags(ctx, from, platform, progress)
+	}
 	ref := from
 	if tag != "" {
 		if strings.HasPrefix(tag, "sha256:") {
@@ -38,6 +41,31 @@ func (d *Daemon) Pull(ctx context.Context, from, tag, platform string, progress 
 	}
 	_, err := d.puller.Pull(ctx, ref, p, progress)
 	return err
+}
+
+// pullAllTags is pull --all-tags: the client sent a name without tag.
+func (d *Daemon) pullAllTags(ctx context.Context, name, platform string, progress func(jsonstream.Message)) error {
+	tags, err := d.puller.ListTags(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return errdefs.NotFound(fmt.Sprintf("no tags found for %s", name))
+	}
+	for _, t := range tags {
+		if err := d.Pull(ctx, name, t, platform, progress); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lastSegment is the part of a reference after its last "/" (where a tag would be).
+func lastSegment(ref string) string {
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
 }
 
 func parsePlatform(s string) (ocispec.Platform, error) {

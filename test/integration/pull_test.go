@@ -64,3 +64,23 @@ func verifyBlobs(t *testing.T, dir string) {
 		}
 	}
 }
+
+func TestPullAllTags(t *testing.T) {
+	d := StartDaemon(t)
+	r := must(t, d.Berth("pull", "-a", "127.0.0.1:5000/library/debian"))
+	if !strings.Contains(r.Stdout, "Downloaded newer image for 127.0.0.1:5000/library/debian:bookworm") {
+		t.Fatalf("pull -a: %s", r)
+	}
+	if r := d.Berth("pull", "-a", "127.0.0.1:5000/library/debian:bookworm"); r.Code == 0 {
+		t.Errorf("pull -a with a tag must be refused: %s", r)
+	}
+	if r := d.Docker("pull", "-a", "busybox"); r.Code != 0 || !strings.Contains(r.Stdout, "busybox:latest") {
+		t.Errorf("docker pull -a: %s", r)
+	}
+	imgs := must(t, d.Berth("images", "--format", "{{.Repository}}:{{.Tag}}")).Stdout
+	for _, want := range []string{"127.0.0.1:5000/library/debian:bookworm", "busybox:latest"} {
+		if !strings.Contains(imgs, want) {
+			t.Errorf("images after pull -a lacks %s:\n%s", want, imgs)
+		}
+	}
+}
