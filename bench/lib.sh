@@ -100,6 +100,8 @@ bench_cleanup() {
   local i
   set +e
   for ((i = ${#BENCH_DOWN[@]} - 1; i >= 0; i--)); do "${BENCH_DOWN[i]}" || true; done
+  # BENCH_LOGS=DIR keeps the daemons' and registries' logs for profiling.
+  [ -n "${BENCH_LOGS:-}" ] && mkdir -p "$BENCH_LOGS" && cp "$BENCH_WORK"/*.log "$BENCH_LOGS/" 2>/dev/null
   umount_under "$BENCH_WORK"
   rm -rf "$BENCH_WORK"
 }

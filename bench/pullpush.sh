@@ -12,7 +12,8 @@
 #     the CLI has it), `podman push`, and skopeo `dir:` → registry (upload only).
 #
 #   bench/pullpush.sh      ROUNDS=5 REPULLS=20 ENGINES="berth docker podman skopeo"
-#                          BERTHD_ARGS=-D logs berthd's debug output to the work dir
+#                          BERTHD_ARGS=-D: berthd's debug log; BENCH_LOGS=DIR keeps the
+#                          daemons' and registries' logs (with the registries' access logs)
 #
 # Writes bench/results/pullpush-<date>.md.
 set -euo pipefail
@@ -116,7 +117,7 @@ docker_push() { dk push -q "$1"; }
 podman_clean() {
   pm rmi -af >/dev/null 2>&1 || true
   local n
-  n=$( (pm images -qa; ls "$PODMAN_ROOT/overlay" 2>/dev/null | grep -vx l || true) | wc -l)
+  n=$( (pm images -qa; find "$PODMAN_ROOT/overlay" -mindepth 1 -maxdepth 1 ! -name l ! -name ".*" 2>/dev/null || true) | wc -l)
   [ "$n" = 0 ] || { note "podman: $n images or layers left after rmi -a"; return 1; }
 }
 podman_pull() { pm pull -q --tls-verify=false "$BIG"; }
@@ -238,7 +239,7 @@ for e in "${UP[@]}"; do
 done
 
 mkdir -p bench/results
-out=bench/results/pullpush-$(date -u +%Y%m%d-%H%M).md
+out=bench/results/pullpush-$(date -u +%Y%m%d-%H%M%S).md
 {
   echo "### Pull and push of $BIG_BYTES bytes in 5 layers, loopback docker-registry, $(host_facts), $ROUNDS rounds"
   echo
