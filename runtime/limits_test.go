@@ -35,7 +35,10 @@ func TestMemoryLimitOOMKilled(t *testing.T) {
 	// marks the container too, as in Docker.
 	out, _, st, _ := run(t, e, SpecOptions{Memory: 16 << 20,
 		Args: []string{"sh", "-c", "head -c 64m /dev/zero | sh -c 'echo 1000 >/proc/self/oom_score_adj; exec tail' >/dev/null; echo rc=$?"}})
-	if !st.OOMKilled || st.Code != 0 || !strings.Contains(out, "rc=137") {
+	// The kernel usually picks the child; under memory pressure from elsewhere it may
+	// take the shell too. Either way the container must be marked OOMKilled.
+	childKilled := st.Code == 0 && strings.Contains(out, "rc=137")
+	if !st.OOMKilled || !childKilled && st.Code != 137 {
 		t.Fatalf("status %+v, output %q", st, out)
 	}
 	// Within the limit nothing is killed.
