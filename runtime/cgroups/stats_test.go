@@ -138,6 +138,9 @@ func TestStatsV2(t *testing.T) {
 func TestStatsHost(t *testing.T) {
 	// Whatever this host uses, the root cgroup reads and system CPU is counted.
 	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no cgroups")
+		}
 		t.Skip("no cgroups")
 	}
 	s, err := Stats("/")
