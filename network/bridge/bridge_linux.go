@@ -39,6 +39,16 @@ func (d *Driver) Attach(ctx context.Context, ep *network.Endpoint) error {
 // Detach removes ep's veth pair.
 func (d *Driver) Detach(_ context.Context, ep *network.Endpoint) error { return Detach(ep) }
 
+// retryDump repeats a netlink dump that the kernel interrupted because the table changed meanwhile.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	for i := 0; ; i++ {
+		v, err := dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || i == 9 {
+			return v, err
+		}
+	}
+}
+
 func notFound(err error) bool {
 	var nf netlink.LinkNotFoundError
 	return errors.As(err, &nf)
@@ -87,7 +97,7 @@ func EnsureBridge(name string, gw netip.Prefix, mtu int) (err error) {
 			return fmt.Errorf("bridge %s: set mtu %d: %w", name, mtu, err)
 		}
 	}
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("bridge %s: list addresses: %w", name, err)
 	}
@@ -193,6 +203,11 @@ func Attach(ctx context.Context, bridge string, ep *network.Endpoint) (err error
 	if err := netlink.LinkSetMasterByIndex(host, br.Attrs().Index); err != nil {
 		return fmt.Errorf("attach %s to %s: %w", host.Attrs().Name, bridge, err)
 	}
+	// Hairpin: a DNATed packet bridged back out of the port it came in on (a container
+	// reaching its own published port through the host's address, with br_netfilter).
+	if err := netlink.LinkSetHairpin(host, true); err != nil {
+		return fmt.Errorf("set hairpin mode on %s: %w", host.Attrs().Name, err)
+	}
 
 	h, err := handleIn(ns)
 	if err != nil {
@@ -292,7 +307,7 @@ func hostSide(ep *network.Endpoint) (netlink.Link, error) {
 
 // Veths returns berth's host-side veths, name to container ID, to find leftovers after a restart.
 func Veths() (map[string]string, error) {
-	links, err := netlink.LinkList()
+	links, err := retryDump(netlink.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}

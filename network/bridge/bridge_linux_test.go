@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,14 +109,21 @@ func allowForward(tb testing.TB, bridge string) {
 	tb.Cleanup(func() { run(tb, "nft", "delete", "rule", "ip", "filter", "FORWARD", "handle", handle) })
 }
 
+// testIDs holds the container IDs this package's tests gave out; other packages' tests
+// running at the same time make and remove berth veths of their own.
+var testIDs sync.Map
+
+// berthVeths returns the host-side veths of this package's test endpoints.
 func berthVeths(tb testing.TB) []string {
 	v, err := Veths()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var names []string
-	for name := range v {
-		names = append(names, name)
+	for name, id := range v {
+		if _, ok := testIDs.Load(id); ok {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	return names
@@ -128,6 +136,7 @@ func endpoint(tb testing.TB, n *ipam.Network, nsPath string) *network.Endpoint {
 	}
 	ep := &network.Endpoint{ContainerID: testName("c"), NetNSPath: nsPath, IfName: "eth0",
 		IP: netip.PrefixFrom(a, n.Subnet().Bits()), Gateway: n.Gateway()}
+	testIDs.Store(ep.ContainerID, true)
 	tb.Cleanup(func() {
 		if ep.HostIfName != "" {
 			Detach(ep)
@@ -248,6 +257,9 @@ func TestAttachConnectivity(t *testing.T) {
 			l.Attrs().Flags&net.FlagUp == 0 || l.Attrs().Alias != AliasPrefix+ep.ContainerID {
 			t.Fatalf("host veth %+v", l.Attrs())
 		}
+		if b, err := os.ReadFile("/sys/class/net/" + ep.HostIfName + "/brport/hairpin_mode"); err != nil || strings.TrimSpace(string(b)) != "1" {
+			t.Fatalf("hairpin mode of %s: %q %v", ep.HostIfName, b, err)
+		}
 	}
 
 	// Container side: eth0 with the address, docker's MAC, up; lo up; default route via the gateway.
@@ -280,8 +292,10 @@ func TestAttachConnectivity(t *testing.T) {
 	}
 
 	// ICMP both ways and TCP from A to a listener in B.
+	// Timeouts allow one ARP retry (1 s): on a busy host the first exchange on a new port is
+	// sometimes lost (seen with concurrent nftables and namespace churn, hairpin on or off).
 	for _, p := range [][2]string{{nsA, epB.IP.Addr().String()}, {nsB, epA.IP.Addr().String()}, {nsA, n.Gateway().String()}} {
-		out, err := exec.Command("ip", "netns", "exec", strings.TrimPrefix(p[0], "/run/netns/"), "busybox", "ping", "-c1", "-W1", p[1]).CombinedOutput()
+		out, err := exec.Command("ip", "netns", "exec", strings.TrimPrefix(p[0], "/run/netns/"), "busybox", "ping", "-c1", "-W3", p[1]).CombinedOutput()
 		if err != nil {
 			t.Fatalf("ping %s from %s: %v\n%s", p[1], p[0], err, out)
 		}
@@ -302,12 +316,12 @@ func TestAttachConnectivity(t *testing.T) {
 	}()
 	var got []byte
 	if err := InNetNS(nsA, func() error {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 3*time.Second)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.SetDeadline(time.Now().Add(3 * time.Second))
 		got = make([]byte, 2)
 		_, err = c.Read(got)
 		return err
@@ -315,7 +329,7 @@ func TestAttachConnectivity(t *testing.T) {
 		t.Fatalf("tcp from A to B: %q %v", got, err)
 	}
 	// The host's own namespace has no route into this test subnet other than the bridge.
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err != nil {
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), 3*time.Second); err != nil {
 		t.Fatalf("tcp from host via bridge: %v", err)
 	}
 
@@ -403,7 +417,10 @@ func TestAttachFailureLeavesNothing(t *testing.T) {
 		ls, _ := netlink.LinkList()
 		var names []string
 		for _, l := range ls {
-			if strings.HasPrefix(l.Attrs().Name, "veth") {
+			// Only this test's veths: other tests and a running berthd make their own meanwhile.
+			// (A leaked pair would also show as extra links in the namespace, checked below.)
+			id, _ := strings.CutPrefix(l.Attrs().Alias, AliasPrefix)
+			if _, ours := testIDs.Load(id); ours {
 				names = append(names, l.Attrs().Name)
 			}
 		}

@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -10,6 +11,10 @@ import (
 // HostRoutes returns the destinations of the host's IPv4 routes (main table), without the default route.
 func HostRoutes() ([]netip.Prefix, error) {
 	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	// A dump racing with route changes is reported as interrupted: list again.
+	for i := 0; i < 5 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
+		routes, err = netlink.RouteList(nil, netlink.FAMILY_V4)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list host routes: %w", err)
 	}

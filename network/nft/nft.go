@@ -3,6 +3,7 @@ package nft
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,7 +58,8 @@ func chainDefs() []*nftables.Chain {
 	}
 }
 
-// Init creates Berth's table and base chains; it keeps an existing complete table as it is.
+// Init creates Berth's table, base chains and fixed rules, adding only what is missing:
+// the rules of networks and ports in an existing table stay as they are.
 func Init() error {
 	mu.Lock()
 	defer mu.Unlock()
@@ -65,63 +67,69 @@ func Init() error {
 	if err != nil {
 		return err
 	}
-	exists, complete, err := tableState(c)
+	exists, have, err := tableState(c)
 	if err != nil {
 		return err
 	}
-	if complete {
-		return nil
+	if !exists {
+		c.AddTable(table)
 	}
-	if exists {
-		c.DelTable(table)
-	}
-	c.AddTable(table)
 	for _, ch := range chainDefs() {
-		c.AddChain(ch)
+		if !have[ch.Name] {
+			c.AddChain(ch)
+		}
 	}
-	// Outside-sourced packets to 127.0.0.0/8 would be routed once route_localnet is set: drop them.
-	c.AddRule(&nftables.Rule{Table: table, Chain: chain(chainRaw), UserData: comment(tagInit),
-		Exprs: cat(iif(expr.CmpOpNeq, "lo"), ipPrefix(false, loopback), drop)})
-	c.AddRule(&nftables.Rule{Table: table, Chain: chain(chainForward), UserData: comment(tagInit),
-		Exprs: cat(jump(chainIsolation))})
-	// Published ports are public: DNATed traffic may cross from one Berth bridge to another.
-	c.AddRule(&nftables.Rule{Table: table, Chain: chain(chainIsolation), UserData: comment(tagInit),
-		Exprs: cat(dnatted(), &expr.Verdict{Kind: expr.VerdictReturn})})
+	for _, r := range initRules() {
+		if have[r.Chain.Name] {
+			rules, err := c.GetRules(table, r.Chain)
+			if err != nil {
+				return fmt.Errorf("nftables: list rules of %s: %w", r.Chain.Name, err)
+			}
+			if slices.ContainsFunc(rules, func(x *nftables.Rule) bool { return ruleTag(x) == tagInit }) {
+				continue
+			}
+		}
+		c.InsertRule(r) // first in its chain: isolation must come before the networks' accepts
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: create table %s: %w", TableName, err)
 	}
 	return nil
 }
 
-func tableState(c *nftables.Conn) (exists, complete bool, err error) {
+func initRules() []*nftables.Rule {
+	r := func(ch string, e ...any) *nftables.Rule {
+		return &nftables.Rule{Table: table, Chain: chain(ch), UserData: comment(tagInit), Exprs: cat(e...)}
+	}
+	return []*nftables.Rule{
+		// Outside-sourced packets to 127.0.0.0/8 would be routed once route_localnet is set: drop them.
+		r(chainRaw, iif(expr.CmpOpNeq, "lo"), ipPrefix(false, loopback), drop),
+		r(chainForward, jump(chainIsolation)),
+		// Published ports are public: DNATed traffic may cross from one Berth bridge to another.
+		r(chainIsolation, dnatted(), &expr.Verdict{Kind: expr.VerdictReturn}),
+	}
+}
+
+// tableState reports whether Berth's table exists and which of its chains do.
+func tableState(c *nftables.Conn) (exists bool, chains map[string]bool, err error) {
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
 	if err != nil {
-		return false, false, fmt.Errorf("nftables: list tables: %w", err)
+		return false, nil, fmt.Errorf("nftables: list tables: %w", err)
 	}
-	for _, t := range tables {
-		if t.Name == TableName {
-			exists = true
-		}
+	chains = map[string]bool{}
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
+		return false, chains, nil
 	}
-	if !exists {
-		return false, false, nil
-	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	all, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
-		return true, false, fmt.Errorf("nftables: list chains: %w", err)
+		return true, nil, fmt.Errorf("nftables: list chains: %w", err)
 	}
-	have := map[string]bool{}
-	for _, ch := range chains {
+	for _, ch := range all {
 		if ch.Table.Name == TableName {
-			have[ch.Name] = true
+			chains[ch.Name] = true
 		}
 	}
-	for _, ch := range chainDefs() {
-		if !have[ch.Name] {
-			return true, false, nil
-		}
-	}
-	return true, true, nil
+	return true, chains, nil
 }
 
 // Teardown removes Berth's table and Berth's rules in the ip filter FORWARD chain.
@@ -249,11 +257,14 @@ func AddNetwork(bridge string, subnet netip.Prefix, internal bool) error {
 		ins := func(e ...any) {
 			c.InsertRule(&nftables.Rule{Table: fwTable, Chain: fw, UserData: ud, Exprs: cat(e...)})
 		}
+		// Only interface matches and accept, which iptables-nft reads back (-i/-o -j ACCEPT):
+		// a rule it cannot parse makes the whole filter table "incompatible" for dockerd's
+		// iptables calls. The real filtering is in Berth's own forward chain, which every
+		// packet also traverses.
 		if internal {
 			ins(in, out, accept)
 		} else {
-			ins(out, dnatted(), accept)
-			ins(out, established(), accept)
+			ins(out, accept)
 			ins(in, accept)
 		}
 	}
@@ -303,4 +314,35 @@ func Networks() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// ForwardMissing returns those of bridges whose accept rules are missing from the ip filter
+// FORWARD chain although the chain exists: another engine created it after the networks
+// were set up. Without a FORWARD chain nothing is missing.
+func ForwardMissing(bridges []string) ([]string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	c, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	fw, err := dockerForward(c)
+	if err != nil || fw == nil {
+		return nil, err
+	}
+	rules, err := c.GetRules(fw.Table, fw)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: list rules of %s %s: %w", fw.Table.Name, fw.Name, err)
+	}
+	have := map[string]bool{}
+	for _, r := range rules {
+		have[ruleTag(r)] = true
+	}
+	var missing []string
+	for _, b := range bridges {
+		if !have[tagNet+b] {
+			missing = append(missing, b)
+		}
+	}
+	return missing, nil
 }

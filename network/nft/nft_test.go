@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,16 +48,22 @@ func sh(t *testing.T, args ...string) string {
 
 func ruleset(t *testing.T) string { return sh(t, "nft", "list", "ruleset") }
 
-// ourState is Berth's table plus the ip filter FORWARD lines that Berth or this test own;
-// other engineers' tests may change the rest of the ruleset concurrently.
-func ourState(t *testing.T, marker string) string {
+// ourState is Berth's table and the ip filter FORWARD policy, with only the rules that are
+// Berth's own (init) or carry id; a running berthd and other tests change the rest concurrently.
+func ourState(t *testing.T, id string) string {
 	var b strings.Builder
-	if out, err := exec.Command("nft", "list", "table", "ip", TableName).Output(); err == nil {
-		b.Write(out)
+	mine := func(line string) bool {
+		return strings.Contains(line, id) || strings.Contains(line, `comment "`+tagInit+`"`)
 	}
-	out, _ := exec.Command("nft", "list", "chain", "ip", "filter", "FORWARD").Output()
+	out, _ := exec.Command("nft", "list", "table", "ip", TableName).Output()
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "policy") || strings.Contains(line, `comment "berth:`) || strings.Contains(line, marker) {
+		if !strings.Contains(line, "comment") || mine(line) {
+			b.WriteString(line + "\n")
+		}
+	}
+	out, _ = exec.Command("nft", "list", "chain", "ip", "filter", "FORWARD").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "policy") || mine(line) {
 			b.WriteString(line + "\n")
 		}
 	}
@@ -215,7 +222,7 @@ func TestNetworking(t *testing.T) {
 	// dockerd's state: ip filter FORWARD with policy drop and a rule that is not ours.
 	pristine := ruleset(t)
 	foreign := "bt" + l.id + "foreign"
-	before := ourState(t, foreign)
+	before := ourState(t, l.id)
 	createdFilter := !strings.Contains(pristine, "table ip filter {")
 	oldPolicy := "accept"
 	if createdFilter {
@@ -244,7 +251,7 @@ func TestNetworking(t *testing.T) {
 		} else {
 			sh(t, "nft", "add", "chain", "ip", "filter", "FORWARD", "{ policy "+oldPolicy+"; }")
 		}
-		if got := ourState(t, foreign); got != before {
+		if got := ourState(t, l.id); got != before {
 			t.Errorf("ruleset not restored:\n%s\nwant:\n%s", got, pristine)
 		}
 	}()
@@ -255,9 +262,28 @@ func TestNetworking(t *testing.T) {
 	if err := Init(); err != nil {
 		t.Fatal(err)
 	}
-	initial := ourState(t, foreign)
+	initial := ourState(t, l.id)
 
 	br1, br2, br3 := l.bridge(1), l.bridge(2), l.bridge(3)
+	ids := []string{"btc1" + l.id, "btc2" + l.id}
+	defer func() { // after a failure too: a running berthd keeps the table, so Teardown is not called
+		for _, id := range ids {
+			RemovePorts(id)
+		}
+		for _, b := range []string{br1, br2, br3} {
+			RemoveNetwork(b)
+		}
+	}()
+	ourPorts := func() ([]PortMapping, error) {
+		all, err := Ports()
+		var out []PortMapping
+		for _, m := range all {
+			if slices.Contains(ids, m.ContainerID) {
+				out = append(out, m)
+			}
+		}
+		return out, err
+	}
 	c1 := l.container("c1", br1, 1, 2)
 	c2 := l.container("c2", br1, 1, 3)
 	c3 := l.container("c3", br2, 2, 2)
@@ -300,11 +326,21 @@ func TestNetworking(t *testing.T) {
 	if err := AddNetwork(br3, l.net(3), true); err != nil {
 		t.Fatal(err)
 	}
-	if nets, err := Networks(); err != nil || len(nets) != 3 {
+	if nets, err := Networks(); err != nil || !slices.Contains(nets, br1) || !slices.Contains(nets, br2) || !slices.Contains(nets, br3) {
 		t.Fatalf("Networks() = %v, %v", nets, err)
 	}
-	if fw := sh(t, "nft", "list", "chain", "ip", "filter", "FORWARD"); strings.Count(fw, `comment "berth:net:`+br1+`"`) != 3 {
+	if fw := sh(t, "nft", "list", "chain", "ip", "filter", "FORWARD"); strings.Count(fw, `comment "berth:net:`+br1+`"`) != 2 {
 		t.Fatalf("ip filter FORWARD lacks scoped rules for %s:\n%s", br1, fw)
+	}
+	// dockerd manages that chain with iptables-nft, which must still read every rule in it.
+	if _, err := exec.LookPath("iptables-save"); err == nil {
+		save := sh(t, "iptables-save", "-t", "filter")
+		for _, want := range []string{"-A FORWARD -i " + br1 + ` -m comment --comment "berth:net:` + br1 + `" -j ACCEPT`,
+			"-A FORWARD -i " + br3 + " -o " + br3 + ` -m comment --comment "berth:net:` + br3 + `" -j ACCEPT`} {
+			if !strings.Contains(save, want) {
+				t.Fatalf("iptables-save does not show %q:\n%s", want, save)
+			}
+		}
 	}
 
 	t.Run("masquerade", func(t *testing.T) {
@@ -347,7 +383,7 @@ func TestNetworking(t *testing.T) {
 	if err := AddPort(maps[0]); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	if got, err := Ports(); err != nil || len(got) != len(maps) {
+	if got, err := ourPorts(); err != nil || len(got) != len(maps) {
 		t.Fatalf("Ports() = %v, %v", got, err)
 	}
 
@@ -431,12 +467,12 @@ func TestNetworking(t *testing.T) {
 		}
 	})
 
-	for _, id := range []string{"btc1" + l.id, "btc2" + l.id} {
+	for _, id := range ids {
 		if err := RemovePorts(id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, err := Ports(); err != nil || len(got) != 0 {
+	if got, err := ourPorts(); err != nil || len(got) != 0 {
 		t.Fatalf("Ports() after RemovePorts = %v, %v", got, err)
 	}
 	expectBlocked(t, "", "http://127.0.0.1:18080/")
@@ -445,7 +481,7 @@ func TestNetworking(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := ourState(t, foreign); got != initial {
+	if got := ourState(t, l.id); got != initial {
 		t.Fatalf("ruleset after removal differs:\n%s\nwant:\n%s", got, initial)
 	}
 }
