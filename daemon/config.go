@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/berth-dev/berth/network/ipam"
 )
 
 // FileConfig is the subset of dockerd's daemon.json that Berth reads; unknown keys are
@@ -29,6 +32,12 @@ type FileConfig struct {
 
 	// RegistryMirrorsByHost is Berth's own key: mirrors of any registry by host[:port].
 	RegistryMirrorsByHost map[string][]string `json:"registry-mirrors-by-host,omitempty"`
+
+	// Networking: the default bridge's name and gateway/prefix, and the pools that
+	// automatic subnets come from (dockerd's "bridge", "bip", "default-address-pools").
+	Bridge              string      `json:"bridge,omitempty"`
+	Bip                 string      `json:"bip,omitempty"`
+	DefaultAddressPools []ipam.Pool `json:"default-address-pools,omitempty"`
 }
 
 // RuntimeConfig is one entry of daemon.json's "runtimes".
@@ -39,7 +48,7 @@ type RuntimeConfig struct {
 
 // known keys that Berth accepts and ignores for now (networking, storage tuning, ...).
 var tolerated = map[string]bool{
-	"bip": true, "default-address-pools": true, "dns": true, "dns-search": true, "dns-opts": true,
+	"dns": true, "dns-search": true, "dns-opts": true,
 	"storage-driver": true, "storage-opts": true, "iptables": true, "ip-forward": true, "ip-masq": true,
 	"userland-proxy": true, "features": true, "builder": true, "experimental": true, "labels": true,
 	"max-concurrent-downloads": true, "max-concurrent-uploads": true, "shutdown-timeout": true,
@@ -64,7 +73,7 @@ func LoadConfigFile(path string, optional bool) (*FileConfig, map[string]bool, e
 	known := map[string]bool{
 		"data-root": true, "exec-root": true, "hosts": true, "registry-mirrors": true, "registry-mirrors-by-host": true, "insecure-registries": true,
 		"debug": true, "default-runtime": true, "runtimes": true, "log-level": true, "live-restore": true,
-		"log-driver": true, "log-opts": true,
+		"log-driver": true, "log-opts": true, "bridge": true, "bip": true, "default-address-pools": true,
 	}
 	var unknown []string
 	set := map[string]bool{}
@@ -83,4 +92,22 @@ func LoadConfigFile(path string, optional bool) (*FileConfig, map[string]bool, e
 		return nil, nil, fmt.Errorf("unable to configure the Berth daemon with file %s: %v", path, err)
 	}
 	return &fc, set, nil
+}
+
+// NetworkConfig checks the networking settings (bridge, bip, default-address-pools).
+func (fc *FileConfig) NetworkConfig() (bridgeName string, bip netip.Prefix, pools []ipam.Pool, err error) {
+	if b := fc.Bridge; b != "" && (len(b) > 15 || strings.ContainsAny(b, "/ :\t\n")) {
+		return "", bip, nil, fmt.Errorf("invalid bridge name %q: at most 15 characters, no spaces, '/' or ':'", b)
+	}
+	if fc.Bip != "" {
+		if bip, err = netip.ParsePrefix(fc.Bip); err != nil || !bip.Addr().Is4() || bip.Bits() > 30 || bip.Addr() == bip.Masked().Addr() {
+			return "", bip, nil, fmt.Errorf("invalid bip %q: want an IPv4 gateway address with its prefix length, e.g. 172.17.0.1/16", fc.Bip)
+		}
+	}
+	for _, p := range fc.DefaultAddressPools {
+		if !p.Base.Addr().Is4() || p.Size < p.Base.Bits() || p.Size > 30 {
+			return "", bip, nil, fmt.Errorf("invalid default-address-pools entry base %s size %d", p.Base, p.Size)
+		}
+	}
+	return fc.Bridge, bip, fc.DefaultAddressPools, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // State is a container's persisted run state.
@@ -42,6 +43,12 @@ type Container struct {
 	LogPath         string
 	Dir             string           // <data-root>/containers/<id>
 	RootfsMounts    []snapshot.Mount // what to mount at <Dir>/rootfs
+
+	// Networks are the container's endpoints by network name; their addresses are set
+	// while it runs. NetNS is its namespace mount while it runs; Ports its published ports.
+	Networks map[string]*Endpoint `json:",omitempty"`
+	NetNS    string               `json:",omitempty"`
+	Ports    network.PortMap      `json:",omitempty"`
 
 	mu       sync.Mutex
 	shim     *runtime.Shim

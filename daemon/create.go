@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/metadata"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 )
 
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -27,6 +28,7 @@ type CreateOptions struct {
 	Config     *container.Config
 	HostConfig *container.HostConfig
 	Platform   string // os/arch[/variant] the client asked for; "" for any
+	Networking *network.NetworkingConfig
 }
 
 // Create makes a new container from an image: record, rw snapshot and directory.
@@ -66,6 +68,11 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if len(args) == 0 {
 		return nil, errdefs.InvalidParameter("no command specified")
 	}
+	mergeExposedPorts(&cfg, img)
+	eps, err := d.configureNetworking(&cfg, hc, o.Networking)
+	if err != nil {
+		return nil, err
+	}
 	id := newID()
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
@@ -79,6 +86,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		ImageID:    img.ID,
 		Config:     &cfg,
 		HostConfig: hc,
+		Networks:   eps,
 		Dir:        filepath.Join(d.cfg.DataRoot, "containers", id),
 	}
 	c.LogPath = filepath.Join(c.Dir, id+"-json.log")

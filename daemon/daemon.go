@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/metadata"
+	"github.com/berth-dev/berth/network/dns"
+	"github.com/berth-dev/berth/network/ipam"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/berth-dev/berth/snapshot/overlay"
@@ -39,6 +42,10 @@ type Config struct {
 	// MirrorsByHost lists mirrors of any registry by host[:port] (daemon.json's
 	// "registry-mirrors-by-host"); Mirrors stay docker.io's.
 	MirrorsByHost map[string][]string
+
+	DefaultBridge string       // the default network's Linux bridge (default "berth0")
+	Bip           netip.Prefix // the default bridge's gateway/prefix (--bip); zero: automatic
+	AddressPools  []ipam.Pool  // pools for automatic subnets; nil: Docker's defaults
 }
 
 // Daemon is the running engine: stores, runtime and the container table.
@@ -56,6 +63,14 @@ type Daemon struct {
 
 	execMu sync.Mutex
 	execs  map[string]*execInstance
+
+	// netMu guards the networks, their address pools and active endpoints, and the
+	// port reservations; taken after a container's mu, never before.
+	netMu     sync.Mutex
+	networks  map[string]*netRecord // by ID
+	dns       *dns.Server
+	portSocks map[string][]*portSock // by container ID
+	done      chan struct{}          // closed by Close: background loops end
 
 	mu         sync.RWMutex
 	containers map[string]*Container // by full ID
@@ -102,17 +117,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		names:      map[string]string{},
 		events:     newEventLog(),
 		execs:      map[string]*execInstance{},
+		done:       make(chan struct{}),
 	}
 	d.runcV = runtimeVersion(cfg.Runtime)
+	if err := d.initNetworks(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := d.restore(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	d.cleanNetNSLeftovers()
+	go d.watchForward(d.done, 2*time.Second)
 	return d, nil
 }
 
 // Close releases the stores. Running containers keep running (live restore).
-func (d *Daemon) Close() error { return d.db.Close() }
+func (d *Daemon) Close() error {
+	close(d.done)
+	return d.db.Close()
+}
 
 // Images is the image store, for callers that need it directly (tests, builder).
 func (d *Daemon) Images() *image.Store { return d.images }
@@ -141,6 +166,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			sh, err := d.rt.Connect(ctx, c.ID)
 			if err == nil {
 				c.shim = sh
+				d.restoreNetworking(c)
 				go d.monitor(c, sh)
 				d.log.Info("re-attached to running container", "id", shortID(c.ID), "pid", sh.Pid())
 				continue
@@ -167,6 +193,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			// Still frozen, with its shim alive: re-attach and keep it paused.
 			if sh, err := d.rt.Connect(ctx, c.ID); err == nil {
 				c.shim = sh
+				d.restoreNetworking(c)
 				go d.monitor(c, sh)
 				continue
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 )
 
 // ListOptions mirrors GET /containers/json.
@@ -151,14 +150,14 @@ func (d *Daemon) summaryLocked(c *Container, now time.Time) (container.Summary, 
 		ImageID: c.ImageID,
 		Command: cmd,
 		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
+		Ports:   c.portSummaries(),
 		Labels:  labels,
 		State:   c.State.Status,
 		Status:  statusString(c, now),
 		Mounts:  []container.MountPoint{},
 	}
-	s.HostConfig.NetworkMode = "none"
-	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
+	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: c.networkSettings().Networks}
 	return s, true
 }
 
@@ -196,20 +195,18 @@ func (d *Daemon) Inspect(ctx context.Context, ref string) (*container.InspectRes
 			StartedAt:  ts(st.StartedAt),
 			FinishedAt: ts(st.FinishedAt),
 		},
-		Image:          c.ImageID,
-		ResolvConfPath: c.Dir + "/resolv.conf",
-		HostnamePath:   c.Dir + "/hostname",
-		HostsPath:      c.Dir + "/hosts",
-		LogPath:        c.LogPath,
-		Name:           c.Name,
-		RestartCount:   c.RestartCount,
-		Driver:         "overlay2",
-		Platform:       "linux",
-		HostConfig:     c.HostConfig,
-		Mounts:         []container.MountPoint{},
-		Config:         &cfg,
-		NetworkSettings: &container.NetworkSettings{
-			Networks: map[string]*network.EndpointSettings{},
-		},
+		Image:           c.ImageID,
+		ResolvConfPath:  c.Dir + "/resolv.conf",
+		HostnamePath:    c.Dir + "/hostname",
+		HostsPath:       c.Dir + "/hosts",
+		LogPath:         c.LogPath,
+		Name:            c.Name,
+		RestartCount:    c.RestartCount,
+		Driver:          "overlay2",
+		Platform:        "linux",
+		HostConfig:      c.HostConfig,
+		Mounts:          []container.MountPoint{},
+		Config:          &cfg,
+		NetworkSettings: c.networkSettings(),
 	}, nil
 }

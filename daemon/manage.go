@@ -23,6 +23,9 @@ func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
 		return errdefs.InvalidParameter(fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName))
 	}
 	newName = "/" + trimSlash(newName)
+	// Lock order: a container's mu before d.mu (starting containers look others up).
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	d.mu.Lock()
 	if other, taken := d.names[newName]; taken {
 		d.mu.Unlock()
@@ -31,19 +34,19 @@ func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
 		}
 		return errdefs.Conflict(fmt.Sprintf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", newName, other))
 	}
-	c.mu.Lock()
 	old := c.Name
 	c.Name = newName
 	if err := d.persist(c); err != nil {
 		c.Name = old
-		c.mu.Unlock()
 		d.mu.Unlock()
 		return err
 	}
 	delete(d.names, old)
 	d.names[newName] = c.ID
-	c.mu.Unlock()
 	d.mu.Unlock()
+	if c.running() {
+		d.renameRecords(c)
+	}
 	d.emit(c, events.ActionRename, map[string]string{"oldName": old})
 	return nil
 }

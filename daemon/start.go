@@ -74,6 +74,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			sh.Close()
 		}
 		d.rt.Cleanup(ctx, c.ID)
+		d.teardownNetworking(c)
 		snapshot.Unmount(rootfs)
 		c.State.Error = err.Error()
 		c.State.ExitCode = startErrorExitCode(err.Error())
@@ -95,11 +96,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err := snapshot.MountAll(rootfs, c.RootfsMounts); err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
 	}
-	if err := d.writeEtcFiles(c); err != nil {
-		return err
-	}
 	so, err := d.specOptions(c, rootfs)
 	if err != nil {
+		return err
+	}
+	if err := d.setupNetworking(ctx, c, &so); err != nil {
 		return err
 	}
 	spec, err := runtime.Spec(so)
@@ -288,6 +289,7 @@ func (d *Daemon) finishExit(c *Container, st runtime.ExitStatus) {
 		c.shim = nil
 	}
 	d.rt.Cleanup(ctx, c.ID)
+	d.teardownNetworking(c)
 	if err := snapshot.Unmount(filepath.Join(c.Dir, "rootfs")); err != nil {
 		d.log.Warn("unmount rootfs", "id", shortID(c.ID), "err", err)
 	}
@@ -419,26 +421,4 @@ func etcMounts(dir string) []specs.Mount {
 		m = append(m, specs.Mount{Destination: "/etc/" + f, Type: "bind", Source: filepath.Join(dir, f), Options: []string{"rbind", "rprivate"}})
 	}
 	return m
-}
-
-// writeEtcFiles writes the container's hostname, hosts and resolv.conf (loopback-only
-// networking for now: hosts names the container on 127.0.0.1).
-func (d *Daemon) writeEtcFiles(c *Container) error {
-	host := c.Config.Hostname
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t" + host + "\n"
-	resolv, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		resolv = nil
-	}
-	files := map[string][]byte{
-		"hostname":    []byte(host + "\n"),
-		"hosts":       []byte(hosts),
-		"resolv.conf": resolv,
-	}
-	for name, data := range files {
-		if err := atomicfile.WriteFileNoSync(filepath.Join(c.Dir, name), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -32,6 +32,9 @@ func NotFound(msg string) error { return New(ErrNotFound, msg) }
 // Conflict returns an error of class ErrConflict with message msg.
 func Conflict(msg string) error { return New(ErrConflict, msg) }
 
+// Forbidden returns an ErrForbidden error with msg.
+func Forbidden(msg string) error { return New(ErrForbidden, msg) }
+
 // InvalidParameter returns an error of class ErrInvalidParameter with message msg.
 func InvalidParameter(msg string) error { return New(ErrInvalidParameter, msg) }
 

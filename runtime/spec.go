@@ -25,6 +25,7 @@ type SpecOptions struct {
 	User      string        // "", uid, uid:gid, name, name:group
 	Tty       bool          // allocate a terminal
 	NetNSPath string        // join this network namespace instead of a new one
+	HostNet   bool          // share the host's network namespace (--network host)
 	Readonly  bool          // read-only rootfs
 	Mounts    []specs.Mount // extra mounts (volumes, /etc/hosts …), after the defaults
 
@@ -137,9 +138,15 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 		"net.ipv4.ip_unprivileged_port_start": "0",
 		"net.ipv4.ping_group_range":           "0 2147483647",
 	}
+	if o.HostNet {
+		sysctl = map[string]string{} // they would change the host's
+	}
 	for k, v := range o.Sysctls {
 		if !namespacedSysctl(k) {
 			return nil, errdefs.InvalidParameter(fmt.Sprintf("sysctl '%s' is not allowed", k))
+		}
+		if o.HostNet && strings.HasPrefix(k, "net.") {
+			return nil, errdefs.InvalidParameter(fmt.Sprintf("sysctl '%s' is not allowed in host network namespace", k))
 		}
 		sysctl[k] = v
 	}
@@ -164,10 +171,12 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 	}
 	env = mergeEnv(env, o.Env)
 
-	netns := specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: o.NetNSPath}
 	namespaces := []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
-		{Type: specs.MountNamespace}, netns,
+		{Type: specs.MountNamespace},
+	}
+	if !o.HostNet {
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: o.NetNSPath})
 	}
 	if cgroup2Unified() {
 		// Docker's default cgroupns mode is private on cgroup v2, host on v1.

@@ -296,6 +296,21 @@ func TestSpecOptions(t *testing.T) {
 	if last := s.Mounts[len(s.Mounts)-1]; last.Destination != "/data" {
 		t.Fatalf("extra mount not appended: %+v", last)
 	}
+	host, err := Spec(SpecOptions{ID: "c2", Rootfs: root, Args: []string{"app"}, HostNet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range host.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace {
+			t.Fatalf("host network still has a network namespace: %+v", host.Linux.Namespaces)
+		}
+	}
+	if len(host.Linux.Sysctl) != 0 {
+		t.Fatalf("host network gets net sysctls that would change the host: %v", host.Linux.Sysctl)
+	}
+	if _, err := Spec(SpecOptions{ID: "c3", Rootfs: root, Args: []string{"app"}, HostNet: true, Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}); err == nil {
+		t.Fatal("a net sysctl with the host network was accepted")
+	}
 }
 
 func TestSpecInvalid(t *testing.T) {

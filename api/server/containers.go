@@ -30,6 +30,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 		Config:     req.Config,
 		HostConfig: req.HostConfig,
 		Platform:   r.URL.Query().Get("platform"),
+		Networking: req.NetworkingConfig,
 	})
 	if err != nil {
 		return err
@@ -60,7 +61,43 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, withLegacyNetwork(c))
+}
+
+// legacyNetworkSettings adds the top-level address fields that API 1.47 still has (and
+// scripts read as .NetworkSettings.IPAddress): those of the default bridge endpoint.
+type legacyNetworkSettings struct {
+	*container.NetworkSettings
+	Bridge                 string
+	HairpinMode            bool
+	LinkLocalIPv6Address   string
+	LinkLocalIPv6PrefixLen int
+	SecondaryIPAddresses   []string
+	SecondaryIPv6Addresses []string
+	EndpointID             string
+	Gateway                string
+	GlobalIPv6Address      string
+	GlobalIPv6PrefixLen    int
+	IPAddress              string
+	IPPrefixLen            int
+	IPv6Gateway            string
+	MacAddress             string
+}
+
+type inspectCompat struct {
+	*container.InspectResponse
+	NetworkSettings *legacyNetworkSettings
+}
+
+func withLegacyNetwork(c *container.InspectResponse) inspectCompat {
+	ns := &legacyNetworkSettings{NetworkSettings: c.NetworkSettings}
+	if ep := c.NetworkSettings.Networks["bridge"]; ep != nil {
+		ns.EndpointID, ns.IPPrefixLen, ns.MacAddress = ep.EndpointID, ep.IPPrefixLen, ep.MacAddress.String()
+		if ep.IPAddress.IsValid() {
+			ns.IPAddress, ns.Gateway = ep.IPAddress.String(), ep.Gateway.String()
+		}
+	}
+	return inspectCompat{InspectResponse: c, NetworkSettings: ns}
 }
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {

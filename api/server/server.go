@@ -69,6 +69,7 @@ func (s *Server) routes() {
 	s.handle("GET /containers/{id}/logs", s.containerLogs)
 	s.handle("DELETE /containers/{id}", s.containerDelete)
 	s.manageRoutes()
+	s.networkRoutes()
 	s.fsRoutes()
 
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {

@@ -143,15 +143,22 @@ func run(cmd *cobra.Command, o *options) error {
 	if err := regOpts.Validate(); err != nil {
 		return fmt.Errorf("unable to configure the Berth daemon: %w", err)
 	}
+	bridgeName, bip, pools, err := fc.NetworkConfig()
+	if err != nil {
+		return fmt.Errorf("unable to configure the Berth daemon with file %s: %w", o.configFile, err)
+	}
 	d, err := daemon.New(ctx, daemon.Config{
-		DataRoot:   o.dataRoot,
-		ExecRoot:   o.execRoot,
-		Mirrors:    o.mirrors,
-		Insecure:   o.insecure,
-		NoHub:      o.noHub,
-		Runtime:    runtimePath,
-		ShimBinary: shim,
-		Debug:      o.debug,
+		DefaultBridge: bridgeName,
+		Bip:           bip,
+		AddressPools:  pools,
+		DataRoot:      o.dataRoot,
+		ExecRoot:      o.execRoot,
+		Mirrors:       o.mirrors,
+		Insecure:      o.insecure,
+		NoHub:         o.noHub,
+		Runtime:       runtimePath,
+		ShimBinary:    shim,
+		Debug:         o.debug,
 
 		MirrorsByHost: fc.RegistryMirrorsByHost,
 	}, log)
