@@ -105,7 +105,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newDiffCommand(c), newEventsCommand(c), newPauseCommand(c), newUnpauseCommand(c),
 		newRenameCommand(c), newCopyCommand(c), newCommitCommand(c), newExportCommand(c),
 		newUpdateCommand(c),
-		newContainerCommand(c), newImageCommand(c), newSystemCommand(c),
+		newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newSystemCommand(c),
 	)
 	for _, group := range [][]*cobra.Command{pushCommands(c), imageManageCommands(c), imageArchiveCommands(c), searchCommands(c)} {
 		root.AddCommand(group...)
@@ -179,12 +179,14 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 		cmd.CommandPath(), args[0], cmd.CommandPath())
 }
 
-// flagError prints flag errors the way docker does; run and create exit with 125.
+// flagError prints flag errors the way docker does; container run and create exit with 125.
 func flagError(cmd *cobra.Command, err error) error {
 	code := 1
-	switch cmd.Name() {
+	switch p := cmd.Parent(); cmd.Name() {
 	case "run", "create":
-		code = 125
+		if p == nil || !p.HasParent() || p.Name() == "container" {
+			code = 125
+		}
 	}
 	return StatusError{Status: fmt.Sprintf("%s\nSee '%s --help'.", err, cmd.CommandPath()), StatusCode: code}
 }

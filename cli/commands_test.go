@@ -58,9 +58,20 @@ func TestPort(t *testing.T) {
 	if code != 0 || out != "0.0.0.0:8080\n[::]:8080\n" {
 		t.Errorf("port 80: %d %q", code, out)
 	}
-	code, _, errOut := f.run("", "port", "web", "443/tcp")
-	if code != 1 || errOut != "no public port '443/tcp' published for web\n" {
-		t.Errorf("port 443: %d %q", code, errOut)
+	for _, tc := range []struct{ port, want string }{
+		{"443/tcp", "Error: No public port '443/tcp' published for web\n"},
+		{"81", "Error: No public port '81' published for web\n"},
+		{"80/udp", "Error: No public port '80/udp' published for web\n"},
+		{"http", "Error: invalid port (http): strconv.ParseUint: parsing \"http\": invalid syntax\n"},
+		{"70000/tcp", "Error: invalid port (70000): strconv.ParseUint: parsing \"70000\": value out of range\n"},
+	} {
+		if code, out, errOut := f.run("", "port", "web", tc.port); code != 1 || out != "" || errOut != tc.want {
+			t.Errorf("port %s: %d %q %q, want %q", tc.port, code, out, errOut, tc.want)
+		}
+	}
+	code, out, _ = f.run("", "port", "web", "9/udp")
+	if code != 0 || out != "127.0.0.1:9999\n" {
+		t.Errorf("port 9/udp: %d %q", code, out)
 	}
 }
 

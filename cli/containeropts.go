@@ -3,11 +3,16 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"net/netip"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +21,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/pflag"
 )
 
@@ -71,6 +77,19 @@ type containerFlags struct {
 	tmpfs     []string
 	logDriver string
 	logOpts   []string
+
+	// Networking.
+	publish    []string
+	publishAll bool
+	expose     []string
+	networks   networkValue
+	aliases    []string
+	ipv4       ipValue
+	macAddress string
+	extraHosts []string
+	dns        []string
+	dnsSearch  []string
+	dnsOptions []string
 }
 
 // addContainerFlags defines the container configuration flags on fs.
@@ -123,12 +142,34 @@ func addContainerFlags(fs *pflag.FlagSet) *containerFlags {
 	fs.Var(newListValue(&f.tmpfs, nil), "tmpfs", "Mount a tmpfs directory")
 	fs.StringVar(&f.logDriver, "log-driver", "", "Logging driver for the container")
 	fs.Var(newListValue(&f.logOpts, nil), "log-opt", "Log driver options")
+
+	fs.VarP(newListValue(&f.publish, nil), "publish", "p", "Publish a container's port(s) to the host")
+	fs.BoolVarP(&f.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	fs.Var(newListValue(&f.expose, nil), "expose", "Expose a port or a range of ports")
+	fs.Var(&f.networks, "network", "Connect a container to a network")
+	fs.Var(&f.networks, "net", "Connect a container to a network")
+	fs.Var(newListValue(&f.aliases, nil), "network-alias", "Add network-scoped alias for the container")
+	fs.Var(newListValue(&f.aliases, nil), "net-alias", "Add network-scoped alias for the container")
+	_ = fs.MarkHidden("net-alias")
+	fs.Var(&f.ipv4, "ip", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringVar(&f.macAddress, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+	fs.Var(newListValue(&f.extraHosts, validateExtraHost), "add-host", "Add a custom host-to-IP mapping (host:ip)")
+	fs.Var(newListValue(&f.dns, validateIPAddress), "dns", "Set custom DNS servers")
+	fs.Var(newListValue(&f.dnsSearch, validateDNSSearch), "dns-search", "Set custom DNS search domains")
+	fs.Var(newListValue(&f.dnsOptions, nil), "dns-option", "Set DNS options")
+	fs.Var(newListValue(&f.dnsOptions, nil), "dns-opt", "Set DNS options")
+	_ = fs.MarkHidden("dns-opt")
 	return f
 }
 
-// toConfig builds the container and host configuration for image and args from the parsed
-// flags, the way the docker CLI does.
-func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string) (*container.Config, *container.HostConfig, error) {
+// toConfig builds the container, host and networking configuration for image and args from
+// the parsed flags, the way the docker CLI does.
+func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
+	if f.macAddress != "" {
+		if _, err := net.ParseMAC(strings.TrimSpace(f.macAddress)); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s is not a valid mac address", f.macAddress)
+		}
+	}
 	attach := map[string]bool{}
 	for _, s := range f.attach {
 		attach[s] = true
@@ -140,30 +181,30 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 	}
 
 	if f.swappiness != -1 && (f.swappiness < 0 || f.swappiness > 100) {
-		return nil, nil, fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", f.swappiness)
+		return nil, nil, nil, fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", f.swappiness)
 	}
 	env, err := readKVFiles(f.envFiles, f.env, os.LookupEnv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--env-file: %w", err)
+		return nil, nil, nil, fmt.Errorf("--env-file: %w", err)
 	}
 	labels, err := readKVFiles(f.labelFiles, f.labels, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--label-file: %w", err)
+		return nil, nil, nil, fmt.Errorf("--label-file: %w", err)
 	}
 	restart, err := parseRestartPolicy(f.restart)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if f.autoRemove && restart.Name != "" && restart.Name != container.RestartPolicyDisabled {
-		return nil, nil, errors.New("conflicting options: cannot specify both --restart and --rm")
+		return nil, nil, nil, errors.New("conflicting options: cannot specify both --restart and --rm")
 	}
 	logOpts := kvMap(f.logOpts)
 	if f.logDriver == "none" && len(f.logOpts) > 0 {
-		return nil, nil, fmt.Errorf("invalid logging opts for driver %s", f.logDriver)
+		return nil, nil, nil, fmt.Errorf("invalid logging opts for driver %s", f.logDriver)
 	}
 	securityOpt, err := parseSecurityOpts(f.securityOpt)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	securityOpt, masked, readonly := parseSystemPaths(securityOpt)
 	var tmpfs map[string]string
@@ -173,6 +214,18 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 			k, v, _ := strings.Cut(t, ":")
 			tmpfs[k] = v
 		}
+	}
+
+	exposed, bindings, err := parsePublish(f.publish)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := parseExpose(f.expose, exposed); err != nil {
+		return nil, nil, nil, err
+	}
+	dns := make([]netip.Addr, len(f.dns))
+	for i, s := range f.dns {
+		dns[i], _ = netip.ParseAddr(s) // validated by the flag
 	}
 
 	cfg := &container.Config{
@@ -189,6 +242,7 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 		AttachStdout: attachStdout,
 		AttachStderr: attachStderr,
 		StopSignal:   f.stopSignal,
+		ExposedPorts: exposed,
 	}
 	cfg.StdinOnce = cfg.OpenStdin && cfg.AttachStdin
 	if len(args) > 0 {
@@ -206,22 +260,29 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 
 	swappiness, oomKillDisable, pidsLimit := f.swappiness, f.oomKillDisable, f.pidsLimit
 	hc := &container.HostConfig{
-		AutoRemove:     f.autoRemove,
-		RestartPolicy:  restart,
-		Privileged:     f.privileged,
-		CapAdd:         f.capAdd,
-		CapDrop:        f.capDrop,
-		ReadonlyRootfs: f.readOnly,
-		SecurityOpt:    securityOpt,
-		MaskedPaths:    masked,
-		ReadonlyPaths:  readonly,
-		GroupAdd:       f.groupAdd,
-		OomScoreAdj:    f.oomScoreAdj,
-		Tmpfs:          tmpfs,
-		Sysctls:        f.sysctls.m,
-		ShmSize:        int64(f.shmSize),
-		Runtime:        f.runtime,
-		LogConfig:      container.LogConfig{Type: f.logDriver, Config: logOpts},
+		AutoRemove:      f.autoRemove,
+		RestartPolicy:   restart,
+		Privileged:      f.privileged,
+		CapAdd:          f.capAdd,
+		CapDrop:         f.capDrop,
+		ReadonlyRootfs:  f.readOnly,
+		SecurityOpt:     securityOpt,
+		MaskedPaths:     masked,
+		ReadonlyPaths:   readonly,
+		GroupAdd:        f.groupAdd,
+		OomScoreAdj:     f.oomScoreAdj,
+		Tmpfs:           tmpfs,
+		Sysctls:         f.sysctls.m,
+		ShmSize:         int64(f.shmSize),
+		Runtime:         f.runtime,
+		LogConfig:       container.LogConfig{Type: f.logDriver, Config: logOpts},
+		NetworkMode:     container.NetworkMode(f.networks.mode()),
+		PortBindings:    bindings,
+		PublishAllPorts: f.publishAll,
+		DNS:             dns,
+		DNSSearch:       nonNil(f.dnsSearch),
+		DNSOptions:      nonNil(f.dnsOptions),
+		ExtraHosts:      f.extraHosts,
 		Resources: container.Resources{
 			CgroupParent:      f.cgroupParent,
 			Memory:            int64(f.memory),
@@ -246,7 +307,11 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 		v := f.init
 		hc.Init = &v
 	}
-	return cfg, hc, nil
+	endpoints, err := f.endpoints()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, hc, &network.NetworkingConfig{EndpointsConfig: endpoints}, nil
 }
 
 // parseRestartPolicy parses "name[:max-retries]"; the daemon validates the name.
@@ -576,4 +641,289 @@ func (u ulimitsValue) list() []*container.Ulimit {
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
 	return l
+}
+
+// nonNil returns s, or an empty list when s is nil: the daemon expects the DNS lists set.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// endpoints builds the endpoint settings of the networks the container joins, like the docker
+// CLI: --network-alias, --ip and --mac-address apply to the first network; without --network
+// they go to "default", and a lone network without settings gets no entry.
+func (f *containerFlags) endpoints() (map[string]*network.EndpointSettings, error) {
+	atts := f.networks.atts
+	eps := make(map[string]*network.EndpointSettings, len(atts)+1)
+	if len(atts) == 0 {
+		a := networkAttachment{target: network.NetworkDefault}
+		if err := f.applyTo(&a); err != nil {
+			return nil, err
+		}
+		ep, err := a.endpoint()
+		if err != nil {
+			return nil, err
+		}
+		eps[a.target] = ep
+	}
+	var userDefined, builtin bool
+	for i, a := range atts {
+		if container.NetworkMode(a.target).IsUserDefined() {
+			userDefined = true
+		} else {
+			builtin = true
+		}
+		if i == 0 {
+			if err := f.applyTo(&a); err != nil {
+				return nil, err
+			}
+		}
+		ep, err := a.endpoint()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := eps[a.target]; dup {
+			return nil, fmt.Errorf("network %q is specified multiple times", a.target)
+		}
+		if len(atts) == 1 && reflect.DeepEqual(*ep, network.EndpointSettings{}) {
+			continue
+		}
+		eps[a.target] = ep
+	}
+	if userDefined && builtin {
+		return nil, errors.New("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+	}
+	return eps, nil
+}
+
+// applyTo sets the endpoint flags (--network-alias, --ip, --mac-address) on a, refusing
+// them when a sets the same thing through the --network long syntax.
+func (f *containerFlags) applyTo(a *networkAttachment) error {
+	if len(a.aliases) > 0 && len(f.aliases) > 0 {
+		return errors.New("conflicting options: cannot specify both --network-alias and per-network alias")
+	}
+	if a.ipv4.IsValid() && f.ipv4.IsValid() {
+		return errors.New("conflicting options: cannot specify both --ip and per-network IPv4 address")
+	}
+	if a.mac != "" && f.macAddress != "" {
+		return errors.New("conflicting options: cannot specify both --mac-address and per-network MAC address")
+	}
+	if len(f.aliases) > 0 {
+		a.aliases = slices.Clone(f.aliases)
+	}
+	if f.ipv4.IsValid() {
+		a.ipv4 = f.ipv4.Addr
+	}
+	if f.macAddress != "" {
+		a.mac = f.macAddress
+	}
+	return nil
+}
+
+// networkAttachment is one --network value.
+type networkAttachment struct {
+	target       string
+	aliases      []string
+	ipv4, ipv6   netip.Addr
+	linkLocalIPs []netip.Addr
+	mac          string
+	driverOpts   map[string]string
+	gwPriority   int
+}
+
+// endpoint returns the endpoint settings a asks for.
+func (a networkAttachment) endpoint() (*network.EndpointSettings, error) {
+	if strings.TrimSpace(a.target) == "" {
+		return nil, errors.New("no name set for network")
+	}
+	if len(a.aliases) > 0 && !container.NetworkMode(a.target).IsUserDefined() {
+		return nil, errors.New("network-scoped aliases are only supported for user-defined networks")
+	}
+	ep := &network.EndpointSettings{Aliases: a.aliases, DriverOpts: a.driverOpts, GwPriority: a.gwPriority}
+	if len(ep.Aliases) == 0 {
+		ep.Aliases = nil
+	}
+	if a.ipv4.IsValid() || a.ipv6.IsValid() || len(a.linkLocalIPs) > 0 {
+		ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a.ipv4, IPv6Address: a.ipv6, LinkLocalIPs: a.linkLocalIPs}
+	}
+	if a.mac != "" {
+		hw, err := net.ParseMAC(strings.TrimSpace(a.mac))
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a valid mac address", a.mac)
+		}
+		ep.MacAddress = network.HardwareAddr(hw)
+	}
+	return ep, nil
+}
+
+// networkValue is the repeatable --network flag: a network name, or the long syntax
+// name=NET,alias=A,ip=IP,ip6=IP,mac-address=MAC,link-local-ip=IP,driver-opt=K=V,gw-priority=N.
+type networkValue struct{ atts []networkAttachment }
+
+func (n *networkValue) Set(v string) error {
+	if !longSyntax(v) {
+		n.atts = append(n.atts, networkAttachment{target: v})
+		return nil
+	}
+	fields, err := csv.NewReader(strings.NewReader(v)).Read()
+	if err != nil {
+		return err
+	}
+	var a networkAttachment
+	for _, field := range fields {
+		key, val, ok := strings.Cut(field, "=")
+		key = strings.ToLower(strings.TrimSpace(key))
+		val = strings.TrimSpace(val)
+		if !ok || key == "" {
+			return fmt.Errorf("invalid field %s", field)
+		}
+		switch key {
+		case "name":
+			a.target = val
+		case "alias":
+			a.aliases = append(a.aliases, val)
+		case "ip", "ip6", "link-local-ip":
+			ip, err := netip.ParseAddr(val)
+			if err != nil {
+				return err
+			}
+			switch key {
+			case "ip":
+				a.ipv4 = ip
+			case "ip6":
+				a.ipv6 = ip
+			default:
+				a.linkLocalIPs = append(a.linkLocalIPs, ip)
+			}
+		case "mac-address":
+			a.mac = val
+		case "driver-opt":
+			k, dv, ok := strings.Cut(val, "=")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" {
+				return errors.New("invalid key value pair format in driver options")
+			}
+			if a.driverOpts == nil {
+				a.driverOpts = map[string]string{}
+			}
+			a.driverOpts[k] = strings.TrimSpace(dv)
+		case "gw-priority":
+			p, err := strconv.Atoi(val)
+			if err != nil {
+				var ne *strconv.NumError
+				if errors.As(err, &ne) {
+					err = ne.Err
+				}
+				return fmt.Errorf("invalid gw-priority (%s): %w", val, err)
+			}
+			a.gwPriority = p
+		default:
+			return errors.New("invalid field key " + key)
+		}
+	}
+	if a.target == "" {
+		return errors.New("network name/id is not specified")
+	}
+	n.atts = append(n.atts, a)
+	return nil
+}
+
+// longSyntax reports whether v holds word=word somewhere, which is how docker tells the
+// long --network syntax from a plain network name.
+func longSyntax(v string) bool {
+	word := func(c byte) bool {
+		return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+	}
+	for i := 1; i+1 < len(v); i++ {
+		if v[i] == '=' && word(v[i-1]) && word(v[i+1]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *networkValue) String() string { return "" }
+func (n *networkValue) Type() string   { return "network" }
+
+// mode returns the network mode: the first network given, else "default".
+func (n *networkValue) mode() string {
+	if len(n.atts) == 0 {
+		return network.NetworkDefault
+	}
+	return n.atts[0].target
+}
+
+// ipValue is a flag holding one IP address.
+type ipValue struct{ netip.Addr }
+
+func (i *ipValue) Set(v string) error {
+	a, err := netip.ParseAddr(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("failed to parse IP: %q", v)
+	}
+	i.Addr = a
+	return nil
+}
+
+func (i *ipValue) String() string {
+	if !i.IsValid() {
+		return ""
+	}
+	return i.Addr.String()
+}
+
+func (i *ipValue) Type() string { return "ip" }
+
+// validateExtraHost accepts host:ip, host=ip, an address in brackets and the special
+// address host-gateway, and returns host:ip, the form the daemon takes.
+func validateExtraHost(v string) (string, error) {
+	host, ip, ok := strings.Cut(v, "=")
+	if !ok {
+		host, ip, ok = strings.Cut(v, ":")
+	}
+	if !ok || host == "" || strings.Contains(host, ":") {
+		return "", fmt.Errorf("bad format for add-host: %q", v)
+	}
+	if ip != "host-gateway" {
+		if len(ip) > 2 && ip[0] == '[' && ip[len(ip)-1] == ']' {
+			ip = ip[1 : len(ip)-1]
+		}
+		if _, err := validateIPAddress(ip); err != nil {
+			return "", fmt.Errorf("invalid IP address in add-host: %q", ip)
+		}
+	}
+	return host + ":" + ip, nil
+}
+
+// validateIPAddress returns v as an IP address in canonical form.
+func validateIPAddress(v string) (string, error) {
+	if ip := net.ParseIP(strings.TrimSpace(v)); ip != nil {
+		return ip.String(), nil
+	}
+	return "", fmt.Errorf("IP address is not correctly formatted: %s", v)
+}
+
+// validateDNSSearch accepts a domain name (without its trailing dot) or "." for none.
+func validateDNSSearch(v string) (string, error) {
+	v = strings.Trim(v, " ")
+	if v == "." {
+		return v, nil
+	}
+	d := strings.TrimSuffix(strings.TrimRight(v, " \t\r\n\v\f"), ".")
+	ok := len(d) > 0 && len(d) < 255 && strings.ContainsFunc(d, func(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' })
+	for _, label := range strings.Split(d, ".") {
+		if !ok {
+			break
+		}
+		ok = label != "" && label[0] != '-' && label[len(label)-1] != '-' &&
+			!strings.ContainsFunc(label, func(r rune) bool {
+				return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
+			})
+	}
+	if !ok {
+		return "", fmt.Errorf("%s is not a valid domain", v)
+	}
+	return d, nil
 }

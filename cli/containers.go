@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -85,13 +86,18 @@ func ContainerPorts(ctx context.Context, api InspectAPI, out io.Writer, name, po
 	}
 	var lines []string
 	if port != "" {
-		p, err := network.ParsePort(port)
-		if err != nil {
-			return err
+		num, proto, _ := strings.Cut(port, "/")
+		if proto == "" {
+			proto = "tcp"
 		}
+		n, err := strconv.ParseUint(num, 10, 16)
+		if err != nil {
+			return fmt.Errorf("Error: invalid port (%s): %w", num, err)
+		}
+		p, _ := network.PortFrom(uint16(n), network.IPProtocol(proto))
 		bindings := ports[p]
 		if len(bindings) == 0 {
-			return fmt.Errorf("no public port '%s' published for %s", port, name)
+			return fmt.Errorf("Error: No public port '%s' published for %s", port, name)
 		}
 		for _, b := range bindings {
 			lines = append(lines, hostPort(b))

@@ -10,6 +10,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -25,12 +26,13 @@ const (
 
 // CreateOptions are the inputs of CreateContainer.
 type CreateOptions struct {
-	Name       string
-	Config     *container.Config
-	HostConfig *container.HostConfig
-	Platform   string // os[/arch[/variant]], empty for the daemon's default
-	Pull       string // PullMissing (default), PullAlways or PullNever
-	Quiet      bool   // suppress the pull progress
+	Name             string
+	Config           *container.Config
+	HostConfig       *container.HostConfig
+	NetworkingConfig *network.NetworkingConfig // endpoint settings per network; nil for none
+	Platform         string                    // os[/arch[/variant]], empty for the daemon's default
+	Pull             string                    // PullMissing (default), PullAlways or PullNever
+	Quiet            bool                      // suppress the pull progress
 }
 
 // CreateAPI is what creating a container needs from the daemon.
@@ -61,14 +63,14 @@ func addCreateFlags(fs *pflag.FlagSet) *createFlags {
 
 // options builds the create options from the parsed flags and IMAGE [COMMAND] [ARG...].
 func (f *createFlags) options(fs *pflag.FlagSet, args []string) (CreateOptions, error) {
-	cfg, hc, err := f.container.toConfig(fs, args[0], args[1:])
+	cfg, hc, nc, err := f.container.toConfig(fs, args[0], args[1:])
 	if err != nil {
 		return CreateOptions{}, err
 	}
 	if err := validatePull(f.pull); err != nil {
 		return CreateOptions{}, err
 	}
-	return CreateOptions{Name: f.name, Config: cfg, HostConfig: hc, Platform: f.platform, Pull: f.pull, Quiet: f.quiet}, nil
+	return CreateOptions{Name: f.name, Config: cfg, HostConfig: hc, NetworkingConfig: nc, Platform: f.platform, Pull: f.pull, Quiet: f.quiet}, nil
 }
 
 func newCreateCommand(c *CLI) *cobra.Command {
@@ -131,10 +133,11 @@ func CreateContainer(ctx context.Context, api CreateAPI, s Streams, opts CreateO
 		}
 	}
 	create := client.ContainerCreateOptions{
-		Name:       opts.Name,
-		Config:     opts.Config,
-		HostConfig: opts.HostConfig,
-		Platform:   platform,
+		Name:             opts.Name,
+		Config:           opts.Config,
+		HostConfig:       opts.HostConfig,
+		NetworkingConfig: opts.NetworkingConfig,
+		Platform:         platform,
 	}
 	res, err := api.ContainerCreate(ctx, create)
 	if err != nil && cerrdefs.IsNotFound(err) && named != nil && (opts.Pull == "" || opts.Pull == PullMissing) {

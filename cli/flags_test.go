@@ -2,10 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/pflag"
 )
 
@@ -25,6 +27,11 @@ func ptr[T any](v T) *T { return &v }
 // defaultHostConfig is what the docker CLI sends when no flag changes the host configuration.
 func defaultHostConfig() container.HostConfig {
 	return container.HostConfig{
+		NetworkMode:   "default",
+		PortBindings:  network.PortMap{},
+		DNS:           []netip.Addr{},
+		DNSSearch:     []string{},
+		DNSOptions:    []string{},
 		RestartPolicy: container.RestartPolicy{Name: "no"},
 		LogConfig:     container.LogConfig{Config: map[string]string{}},
 		Resources: container.Resources{

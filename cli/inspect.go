@@ -81,10 +81,18 @@ func inspectCommand(c *CLI, use, short, typ string) *cobra.Command {
 // Inspect prints the daemon's JSON for each reference (an indented array, like docker) or
 // renders it through a Go template. Failed references are reported together at the end.
 func Inspect(ctx context.Context, api InspectAPI, out io.Writer, opts InspectOptions) error {
+	return inspectRefs(out, opts.Refs, opts.Format, func(ref string) (any, []byte, error) {
+		return inspectOne(ctx, api, ref, opts)
+	})
+}
+
+// inspectRefs prints the objects get returns for refs (typed and raw JSON) as an indented
+// JSON array, compact JSON ("json") or through a Go template, then reports the failures.
+func inspectRefs(out io.Writer, refs []string, format string, get func(ref string) (any, []byte, error)) error {
 	var tmpl *template.Template
-	if opts.Format != "" && opts.Format != jsonFormat {
+	if format != "" && format != jsonFormat {
 		var err error
-		if tmpl, err = parseTemplate(opts.Format); err != nil {
+		if tmpl, err = parseTemplate(format); err != nil {
 			return StatusError{Status: "template parsing error: " + err.Error(), StatusCode: 64}
 		}
 	}
@@ -93,8 +101,8 @@ func Inspect(ctx context.Context, api InspectAPI, out io.Writer, opts InspectOpt
 		buf  bytes.Buffer
 		errs []error
 	)
-	for _, ref := range opts.Refs {
-		typed, raw, err := inspectOne(ctx, api, ref, opts)
+	for _, ref := range refs {
+		typed, raw, err := get(ref)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -113,7 +121,7 @@ func Inspect(ctx context.Context, api InspectAPI, out io.Writer, opts InspectOpt
 		}
 		buf.WriteTo(out)
 	} else {
-		if err := writeJSONArray(out, raws, opts.Format == jsonFormat); err != nil {
+		if err := writeJSONArray(out, raws, format == jsonFormat); err != nil {
 			return err
 		}
 	}
