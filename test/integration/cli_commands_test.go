@@ -311,7 +311,7 @@ func TestCLIStatsWaitPort(t *testing.T) {
 	if r := must(t, d.Berth("port", "idle")); r.Stdout != "" {
 		t.Errorf("port: %q", r.Stdout)
 	}
-	if r := d.Berth("port", "idle", "80/tcp"); r.Code != 1 || r.Stderr != "no public port '80/tcp' published for idle\n" {
+	if r := d.Berth("port", "idle", "80/tcp"); r.Code != 1 || r.Stderr != "Error: No public port '80/tcp' published for idle\n" {
 		t.Errorf("port 80: %s", r)
 	}
 

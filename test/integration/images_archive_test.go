@@ -353,6 +353,12 @@ type privateDockerd struct {
 
 // startDockerd starts a private dockerd, or skips (fails under CI=true) without one.
 func startDockerd(t *testing.T) *privateDockerd {
+	return startDockerdWith(t, "", "--iptables=false", "--ip-masq=false", "--bridge=none")
+}
+
+// startDockerdWith starts a private dockerd with flags, inside the network namespace at
+// netns when not empty.
+func startDockerdWith(t *testing.T, netns string, flags ...string) *privateDockerd {
 	t.Helper()
 	for _, bin := range []string{"dockerd", "containerd", "docker"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -376,8 +382,12 @@ func startDockerd(t *testing.T) *privateDockerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command("dockerd", "--data-root", p.root, "--exec-root", p.exec, "-H", "unix://"+p.sock,
-		"--pidfile", filepath.Join(p.exec, "dockerd.pid"), "--iptables=false", "--ip-masq=false", "--bridge=none")
+	args := append([]string{"dockerd", "--data-root", p.root, "--exec-root", p.exec, "-H", "unix://" + p.sock,
+		"--pidfile", filepath.Join(p.exec, "dockerd.pid")}, flags...)
+	if netns != "" {
+		args = append([]string{"nsenter", "--net=" + netns}, args...)
+	}
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {

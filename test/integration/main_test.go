@@ -47,7 +47,17 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	unlock, err := fixtures.LockHostNetwork()
+	if err != nil {
+		panic(err)
+	}
+	before := netState()
 	code := m.Run()
+	if leaks := netLeaks(before, netState()); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "network state leaked by the integration tests:\n  %s\n", strings.Join(leaks, "\n  "))
+		code = 1
+	}
+	unlock()
 	os.RemoveAll(binDir)
 	os.Exit(code)
 }
@@ -59,12 +69,17 @@ type Daemon struct {
 	ExecRoot string
 	Sock     string
 	Config   string
+	Bridge   string // the default network's bridge, private to this daemon
+	NetNS    string // network namespace berthd runs in ("" for the host's)
 	cmd      *exec.Cmd
 	log      *os.File
 }
 
 // StartDaemon starts berthd with the fixtures registry as docker.io mirror.
-func StartDaemon(t testing.TB) *Daemon {
+func StartDaemon(t testing.TB) *Daemon { return startDaemon(t, "") }
+
+// startDaemon starts berthd, inside the network namespace at netns when not empty.
+func startDaemon(t testing.TB, netns string) *Daemon {
 	t.Helper()
 	reg := fixtures.Ensure(t)
 	// Under /var/lib, not /tmp: file creation is much cheaper there on these machines.
@@ -73,11 +88,12 @@ func StartDaemon(t testing.TB) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{t: t, DataRoot: root}
+	d := &Daemon{t: t, DataRoot: root, NetNS: netns}
 	d.ExecRoot = fmt.Sprintf("/run/bt-%d", time.Now().UnixNano()%1e9) // short: see berthd's exec-root limit
 	d.Sock = filepath.Join(d.ExecRoot, "berth.sock")
 	d.Config = filepath.Join(d.DataRoot, "daemon.json")
-	cfg := fmt.Sprintf(`{"registry-mirrors": ["http://%s"], "insecure-registries": ["%s"]}`, reg, reg)
+	d.Bridge = fmt.Sprintf("bi%d", time.Now().UnixNano()%1e8)
+	cfg := fmt.Sprintf(`{"registry-mirrors": ["http://%s"], "insecure-registries": ["%s"], "bridge": "%s"}`, reg, reg, d.Bridge)
 	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +110,12 @@ func (d *Daemon) Start() {
 		d.t.Fatal(err)
 	}
 	d.log = log
-	d.cmd = exec.Command(filepath.Join(binDir, "berthd"), "--debug",
-		"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "--config-file", d.Config, "--no-docker-hub")
+	args := []string{filepath.Join(binDir, "berthd"), "--debug",
+		"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "--config-file", d.Config, "--no-docker-hub"}
+	if d.NetNS != "" {
+		args = append([]string{"nsenter", "--net=" + d.NetNS}, args...)
+	}
+	d.cmd = exec.Command(args[0], args[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
@@ -111,16 +131,23 @@ func (d *Daemon) Start() {
 	d.t.Fatalf("berthd did not come up; log:\n%s", d.Log())
 }
 
-func (d *Daemon) ping() bool {
+func (d *Daemon) ping() bool { return d.status("GET", "/_ping") == 200 }
+
+// status sends a bodiless request to berthd and returns the status code (0 when it fails).
+func (d *Daemon) status(method, path string) int {
 	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", d.Sock)
-	}}, Timeout: time.Second}
-	resp, err := c.Get("http://berth/_ping")
+	}}, Timeout: 10 * time.Second}
+	req, err := http.NewRequest(method, "http://berth"+path, nil)
 	if err != nil {
-		return false
+		return 0
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
 	}
 	resp.Body.Close()
-	return resp.StatusCode == 200
+	return resp.StatusCode
 }
 
 // Stop ends berthd with SIGTERM and waits for it.
@@ -157,14 +184,18 @@ func (d *Daemon) Cleanup() {
 		if ids := strings.Fields(d.Berth("ps", "-aq", "--no-trunc").Stdout); len(ids) > 0 {
 			d.Berth(append([]string{"rm", "-f"}, ids...)...)
 		}
+		d.status("POST", "/networks/prune")
 	}
 	d.Stop()
+	if d.NetNS == "" {
+		d.removeDefaultBridge()
+	}
 	if d.t.Failed() {
 		d.t.Logf("berthd log:\n%s", d.Log())
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, d.DataRoot) {
+		if strings.Contains(line, d.DataRoot) || strings.Contains(line, d.ExecRoot+"/") {
 			d.t.Errorf("mount left behind: %s", line)
 			f := strings.Fields(line)
 			if len(f) > 4 {
