@@ -3,6 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/runtime/cgroups"
@@ -18,7 +21,7 @@ func (d *Daemon) Stats(ctx context.Context, ref string, prev *container.StatsRes
 	}
 	c.mu.Lock()
 	running := c.running()
-	name := c.Name
+	name, pid, mode := c.Name, c.State.Pid, networkMode(c.HostConfig)
 	c.mu.Unlock()
 	if !running {
 		if prev != nil {
@@ -33,9 +36,37 @@ func (d *Daemon) Stats(ctx context.Context, ref string, prev *container.StatsRes
 	}
 	out := s.StatsResponse
 	out.ID, out.Name = c.ID, name
+	if mode != "host" && mode != "none" && pid > 0 {
+		out.Networks = netDevStats(pid)
+	}
 	if prev != nil {
 		out.PreCPUStats = prev.CPUStats
 		out.PreRead = prev.Read
 	}
 	return &out, nil
+}
+
+// netDevStats reads the counters of a process's network namespace (its interfaces but
+// loopback) from /proc/<pid>/net/dev; nil when unreadable.
+func netDevStats(pid int) map[string]container.NetworkStats {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/dev")
+	if err != nil {
+		return nil
+	}
+	out := map[string]container.NetworkStats{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		f := strings.Fields(rest)
+		if !ok || name == "lo" || len(f) < 12 {
+			continue
+		}
+		n := make([]uint64, 12)
+		for i := range n {
+			n[i], _ = strconv.ParseUint(f[i], 10, 64)
+		}
+		out[name] = container.NetworkStats{RxBytes: n[0], RxPackets: n[1], RxErrors: n[2], RxDropped: n[3],
+			TxBytes: n[8], TxPackets: n[9], TxErrors: n[10], TxDropped: n[11]}
+	}
+	return out
 }

@@ -218,6 +218,10 @@ func TestNetworkPublishedPorts(t *testing.T) {
 	if ps := must(t, d.Berth("ps", "--format", "{{.Ports}}")).Stdout; !strings.Contains(ps, "0.0.0.0:18080->80/tcp") || !strings.Contains(ps, "7000/tcp") {
 		t.Errorf("ps ports: %q", ps)
 	}
+	// The traffic shows in stats' NET I/O (the container's eth0 counters).
+	if io := strings.TrimSpace(must(t, d.Berth("stats", "--no-stream", "--format", "{{.NetIO}}", "pub")).Stdout); io == "0B / 0B" || io == "--" || !strings.Contains(io, " / ") {
+		t.Errorf("stats NET I/O after traffic: %q", io)
+	}
 	// Ranges: three container ports on three host ports.
 	must(t, d.Berth("run", "-d", "--name", "rng", "-p", "18100-18102:7000-7002", "busybox", "sleep", "100"))
 	if got := must(t, d.Berth("port", "rng")).Stdout; got != "7000/tcp -> 0.0.0.0:18100\n7001/tcp -> 0.0.0.0:18101\n7002/tcp -> 0.0.0.0:18102\n" {
