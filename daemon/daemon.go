@@ -221,6 +221,18 @@ func (d *Daemon) persist(c *Container) error {
 	return d.db.Put(bucketContainers, c.ID, c)
 }
 
+// allContainers returns the containers at this moment, for callers that then lock each
+// one (a container's mu is never taken while holding d.mu).
+func (d *Daemon) allContainers() []*Container {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	all := make([]*Container, 0, len(d.containers))
+	for _, c := range d.containers {
+		all = append(all, c)
+	}
+	return all
+}
+
 // lookup finds a container by full ID, name (with or without "/") or unique ID prefix.
 func (d *Daemon) lookup(ref string) (*Container, error) {
 	if ref == "" {

@@ -29,12 +29,7 @@ func (d *Daemon) List(ctx context.Context, o ListOptions) ([]container.Summary, 
 			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid filter '%s'", k))
 		}
 	}
-	d.mu.RLock()
-	all := make([]*Container, 0, len(d.containers))
-	for _, c := range d.containers {
-		all = append(all, c)
-	}
-	d.mu.RUnlock()
+	all := d.allContainers()
 	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
 
 	var before, since time.Time

@@ -64,12 +64,7 @@ func (d *Daemon) Prune(ctx context.Context, f map[string][]string) (deleted []st
 			return nil, 0, err
 		}
 	}
-	d.mu.RLock()
-	var cands []*Container
-	for _, c := range d.containers {
-		cands = append(cands, c)
-	}
-	d.mu.RUnlock()
+	cands := d.allContainers()
 	for _, c := range cands {
 		c.mu.Lock()
 		stopped := c.State.Status == container.StateExited || c.State.Status == container.StateCreated || c.State.Status == container.StateDead

@@ -678,13 +678,7 @@ func (d *Daemon) cleanNetNSLeftovers() {
 		return
 	}
 	owned := map[string]bool{}
-	d.mu.RLock()
-	cs := make([]*Container, 0, len(d.containers))
-	for _, c := range d.containers {
-		cs = append(cs, c)
-	}
-	d.mu.RUnlock()
-	for _, c := range cs {
+	for _, c := range d.allContainers() {
 		c.mu.Lock()
 		if c.NetNS != "" {
 			owned[c.NetNS] = true

@@ -421,13 +421,7 @@ func (d *Daemon) PruneNetworks(ctx context.Context, f map[string][]string) ([]st
 // networksInUse returns the IDs of networks any container (running or not) is connected to.
 func (d *Daemon) networksInUse() map[string]bool {
 	used := map[string]bool{}
-	d.mu.RLock()
-	cs := make([]*Container, 0, len(d.containers))
-	for _, c := range d.containers {
-		cs = append(cs, c)
-	}
-	d.mu.RUnlock()
-	for _, c := range cs {
+	for _, c := range d.allContainers() {
 		c.mu.Lock()
 		for _, ep := range c.Networks {
 			used[ep.NetworkID] = true
@@ -531,13 +525,7 @@ func (d *Daemon) InspectNetwork(ctx context.Context, ref string) (network.Inspec
 	}
 	out := network.Inspect{Network: n.api(), Containers: map[string]network.EndpointResource{}}
 	d.netMu.Unlock()
-	d.mu.RLock()
-	cs := make([]*Container, 0, len(d.containers))
-	for _, c := range d.containers {
-		cs = append(cs, c)
-	}
-	d.mu.RUnlock()
-	for _, c := range cs {
+	for _, c := range d.allContainers() {
 		c.mu.Lock()
 		if c.running() {
 			for _, ep := range c.Networks {

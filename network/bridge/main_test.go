@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/berth-dev/berth/test/fixtures"
@@ -11,13 +9,4 @@ import (
 // TestMain holds the host-network lock: these tests change the host's shared nftables
 // state and bridges, which the integration tests (another package, run in parallel)
 // compare before and after.
-func TestMain(m *testing.M) {
-	unlock, err := fixtures.LockHostNetwork()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	unlock()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { fixtures.MainLocked(m) }
