@@ -127,7 +127,8 @@ berth_up() {
 # $BENCH_WORK/berthd.log, appended to.
 berthd_start() {
   BERTH_DATA=/var/lib/berth-bench-$$ BERTH_EXEC=/run/bb-$$
-  echo "{\"registry-mirrors\": [\"http://$BERTH_TEST_REGISTRY\"]}" >"$BENCH_WORK/daemon.json"
+  berth_net_before
+  echo "{\"registry-mirrors\": [\"http://$BERTH_TEST_REGISTRY\"], \"bridge\": \"$BERTH_BRIDGE\"}" >"$BENCH_WORK/daemon.json"
   "${BERTHD:-$BENCH_REPO/bin/berthd}" "$@" --data-root "$BERTH_DATA" --exec-root "$BERTH_EXEC" \
     --config-file "$BENCH_WORK/daemon.json" --no-docker-hub >>"$BENCH_WORK/berthd.log" 2>&1 &
   BERTHD_PID=$!
@@ -163,7 +164,44 @@ berth_down() {
   runc_delete_under "$BERTH_EXEC/runc" /
   umount_under "$BERTH_DATA" "$BERTH_EXEC"
   rm -rf "$BERTH_DATA" "$BERTH_EXEC"
+  berth_net_cleanup
   BERTHD_PID=
+}
+
+# BERTH_BRIDGE is the private berthd's default bridge (daemon.json "bridge"), so that it
+# never shares berth0 with another berthd on the host.
+BERTH_BRIDGE=bbench0
+
+# berth_net_before notes what the host had before berthd started: whether Berth's nftables
+# table existed and the ip_forward setting (berthd turns it on).
+berth_net_before() {
+  [ -n "${BERTH_TABLE_EXISTED:-}" ] && return 0
+  nft list table ip berth >/dev/null 2>&1 && BERTH_TABLE_EXISTED=1 || BERTH_TABLE_EXISTED=0
+  IP_FORWARD_WAS=$(cat /proc/sys/net/ipv4/ip_forward)
+}
+
+# nft_del_rules FAMILY TABLE ERE deletes, by handle, the rules of nftables table
+# FAMILY TABLE whose line matches the extended regular expression ERE.
+nft_del_rules() {
+  nft -a list table "$1" "$2" 2>/dev/null |
+    awk -v re="$3" '$1 == "chain" { c = $2; next } $1 != "table" && $0 ~ re && / # handle [0-9]+$/ { print c, $NF }' |
+    while read -r c h; do nft delete rule "$1" "$2" "$c" handle "$h" || true; done
+}
+
+# berth_net_cleanup removes what the stopped private berthd left in the kernel: its default
+# bridge, the nftables rules tagged with it (Berth's table and ip filter FORWARD), Berth's
+# table itself when we brought it and no other berthd has rules in it, and ip_forward.
+berth_net_cleanup() {
+  local re="comment \"berth:(net:$BERTH_BRIDGE|port:[^\"]*,$BERTH_BRIDGE,[^\"]*)\""
+  ip link del "$BERTH_BRIDGE" 2>/dev/null || true
+  nft_del_rules ip berth "$re"
+  nft_del_rules ip filter "$re"
+  if [ "${BERTH_TABLE_EXISTED:-1}" = 0 ] && [[ $(nft list table ip berth 2>/dev/null) != *'comment "berth:'[np][eo]* ]]; then
+    nft delete table ip berth 2>/dev/null || true
+  fi
+  [ "${IP_FORWARD_WAS:-1}" = 0 ] && echo 0 >/proc/sys/net/ipv4/ip_forward
+  BERTH_TABLE_EXISTED='' IP_FORWARD_WAS=''
+  return 0
 }
 
 # ---- runc floor ----------------------------------------------------------------------
