@@ -23,5 +23,13 @@ step berth ps -a
 step berth rm clock
 step berth pull debian:bookworm
 step berth images
+step berth network create demo-net
+berth rm -f demo-web >/dev/null 2>&1 || true
+step berth run -d --name demo-web --network demo-net -p 8080:80 busybox sh -c 'echo "hello from demo-web" > /tmp/index.html && httpd -f -p 80 -h /tmp'
+sleep 0.5
+step curl -s http://127.0.0.1:8080/index.html
+step berth run --rm --network demo-net busybox wget -qO- http://demo-web/index.html
+step berth rm -f demo-web
+step berth network rm demo-net
 step berth version
 DOCKER_HOST=unix:///run/berth/berth.sock step docker run --rm busybox echo hello from the docker CLI

@@ -94,6 +94,15 @@ func established() []expr.Any {
 
 func dnatted() []expr.Any { return ctBits(expr.CtKeySTATUS, ipsStatusDstNAT) }
 
+// snatTo rewrites the source address to a (keeping the port when it is free).
+func snatTo(a netip.Addr) []expr.Any {
+	b := a.As4()
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: b[:]},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}
+}
+
 func dnatTo(a netip.Addr, port uint16) []expr.Any {
 	b := a.As4()
 	return []expr.Any{

@@ -38,6 +38,13 @@ var (
 	table    = &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
 	fwTable  = &nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}
 	loopback = netip.MustParsePrefix("127.0.0.0/8")
+	// LoopbackSource is the address containers see as the client of connections the
+	// host makes to a published port on 127.0.0.1. Not the bridge's gateway: the host's
+	// direct connections to containers come from the gateway, and sharing its address
+	// (with other TCP timestamps) makes a container's TIME_WAIT sockets drop the new SYNs
+	// when both kinds of connections come fast. Being off the subnet, replies to it take
+	// the container's default route to the host, where conntrack turns them back.
+	LoopbackSource = netip.MustParsePrefix("169.254.77.1/32").Addr()
 )
 
 func chain(name string) *nftables.Chain { return &nftables.Chain{Name: name, Table: table} }
@@ -245,7 +252,7 @@ func AddNetwork(bridge string, subnet netip.Prefix, internal bool) error {
 		add(chainPost, ipPrefix(true, subnet), oif(expr.CmpOpNeq, bridge), masquerade)
 		// Host-originated connections to 127.0.0.1 DNATed onto the bridge, and hairpin connections
 		// (meta iif is unset in postrouting, so hairpin is matched by source subnet).
-		add(chainPost, out, ipPrefix(true, loopback), masquerade)
+		add(chainPost, out, ipPrefix(true, loopback), snatTo(LoopbackSource))
 		add(chainPost, ipPrefix(true, subnet), out, dnatted(), masquerade)
 	}
 

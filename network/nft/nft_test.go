@@ -332,6 +332,10 @@ func TestNetworking(t *testing.T) {
 	if fw := sh(t, "nft", "list", "chain", "ip", "filter", "FORWARD"); strings.Count(fw, `comment "berth:net:`+br1+`"`) != 2 {
 		t.Fatalf("ip filter FORWARD lacks scoped rules for %s:\n%s", br1, fw)
 	}
+	// Connections from the host's 127.0.0.1 reach containers from LoopbackSource, not the gateway.
+	if post := sh(t, "nft", "list", "chain", "ip", TableName, chainPost); !strings.Contains(post, `oifname "`+br1+`" ip saddr 127.0.0.0/8 snat to `+LoopbackSource.String()) {
+		t.Fatalf("no loopback SNAT rule for %s:\n%s", br1, post)
+	}
 	// dockerd manages that chain with iptables-nft, which must still read every rule in it.
 	if _, err := exec.LookPath("iptables-save"); err == nil {
 		save := sh(t, "iptables-save", "-t", "filter")
