@@ -47,6 +47,8 @@ type Container struct {
 	// Networks are the container's endpoints by network name; their addresses are set
 	// while it runs. NetNS is its namespace mount while it runs; Ports its published ports.
 	Networks map[string]*Endpoint `json:",omitempty"`
+	// MountPoints are its binds, volumes and --mount tmpfs, resolved at create.
+	MountPoints []*MountPoint `json:",omitempty"`
 	NetNS    string               `json:",omitempty"`
 	Ports    network.PortMap      `json:",omitempty"`
 

@@ -73,6 +73,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+
 	id := newID()
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
@@ -108,8 +109,10 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	d.mu.Unlock()
 
 	ok := false
+	var madeVolumes []string
 	defer func() {
 		if !ok {
+			d.removeVolumes(madeVolumes)
 			d.images.RemoveRootfs(context.WithoutCancel(ctx), id)
 			os.RemoveAll(c.Dir)
 			d.mu.Lock()
@@ -117,6 +120,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 			d.mu.Unlock()
 		}
 	}()
+	if c.MountPoints, madeVolumes, err = d.configureMounts(&cfg, hc, img.Config.Config.Volumes); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.Dir, 0o710); err != nil {
 		return nil, err
 	}

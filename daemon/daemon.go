@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/berth-dev/berth/snapshot/overlay"
+	"github.com/berth-dev/berth/volume"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -55,6 +56,7 @@ type Daemon struct {
 	images *image.Store
 	sn     snapshot.Snapshotter
 	puller *distribution.Puller
+	vols   *volume.Store
 	rt     *runtime.Manager
 	log    *slog.Logger
 	start  time.Time
@@ -104,10 +106,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		db.Close()
 		return nil, err
 	}
+	vols, err := volume.New(filepath.Join(cfg.DataRoot, "volumes"), db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	d := &Daemon{
 		cfg:        cfg,
 		db:         db,
 		images:     is,
+		vols:       vols,
 		sn:         sn,
 		puller:     distribution.NewPuller(is, cs, sn, distribution.Options{Mirrors: cfg.Mirrors, MirrorsByHost: cfg.MirrorsByHost, Insecure: cfg.Insecure, NoHub: cfg.NoHub}),
 		rt:         runtime.NewManager(cfg.ExecRoot, cfg.ShimBinary, cfg.Runtime),

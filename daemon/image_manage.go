@@ -660,6 +660,10 @@ func (d *Daemon) DiskUsage(ctx context.Context, types []string) (*DiskUsage, err
 	}
 	if want("volume") {
 		du.Volumes = []volume.Volume{}
+		users := d.volumeUsers()
+		for _, v := range d.vols.List() {
+			du.Volumes = append(du.Volumes, d.volumeAPI(v, users, true))
+		}
 	}
 	if want("build-cache") {
 		du.BuildCache = []build.CacheRecord{}

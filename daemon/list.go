@@ -149,7 +149,7 @@ func (d *Daemon) summaryLocked(c *Container, now time.Time) (container.Summary, 
 		Labels:  labels,
 		State:   c.State.Status,
 		Status:  statusString(c, now),
-		Mounts:  []container.MountPoint{},
+		Mounts:  d.mountPointsAPI(c),
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: c.networkSettings().Networks}
@@ -200,7 +200,7 @@ func (d *Daemon) Inspect(ctx context.Context, ref string) (*container.InspectRes
 		Driver:          "overlay2",
 		Platform:        "linux",
 		HostConfig:      c.HostConfig,
-		Mounts:          []container.MountPoint{},
+		Mounts:          d.mountPointsAPI(c),
 		Config:          &cfg,
 		NetworkSettings: c.networkSettings(),
 	}, nil

@@ -74,7 +74,7 @@ func (d *Daemon) Prune(ctx context.Context, f map[string][]string) (deleted []st
 			continue
 		}
 		size, _ := d.sn.Usage(ctx, c.ID)
-		if err := d.Remove(ctx, c.ID, false); err != nil {
+		if err := d.Remove(ctx, c.ID, false, false); err != nil {
 			continue // it started meanwhile
 		}
 		deleted = append(deleted, c.ID)

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"golang.org/x/sys/unix"
 )
@@ -619,6 +620,11 @@ func (d *Daemon) writeEtc(c *Container, hosts, resolv []byte) error {
 // restoreNetworking re-registers a running container's addresses, names and port
 // reservations after a berthd restart (the kernel state lived on).
 func (d *Daemon) restoreNetworking(c *Container) {
+	for _, mp := range c.MountPoints {
+		if mp.Type == mount.TypeVolume {
+			d.vols.Retain(mp.Name)
+		}
+	}
 	if c.NetNS == "" {
 		return
 	}

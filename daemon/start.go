@@ -66,9 +66,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	ctx = context.WithoutCancel(ctx) // a client going away must not leave a half-started container
 	rootfs := filepath.Join(c.Dir, "rootfs")
 	var sh *runtime.Shim
+	var vm specOptionsMounts
 	defer func() {
 		if err == nil {
 			return
+		}
+		for _, name := range vm.volumes {
+			d.vols.Unmount(name)
 		}
 		if sh != nil {
 			sh.Close()
@@ -102,6 +106,20 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	if err := d.setupNetworking(ctx, c, &so); err != nil {
 		return err
+	}
+	if err := d.mountSpecs(c, rootfs, &vm); err != nil {
+		return err
+	}
+	so.Mounts = append(so.Mounts, vm.mounts...)
+	if len(vm.tmpfs) > 0 {
+		tmpfs := make(map[string]string, len(so.Tmpfs)+len(vm.tmpfs))
+		for k, v := range so.Tmpfs {
+			tmpfs[k] = v
+		}
+		for k, v := range vm.tmpfs {
+			tmpfs[k] = v
+		}
+		so.Tmpfs = tmpfs
 	}
 	spec, err := runtime.Spec(so)
 	if err != nil {
@@ -290,6 +308,7 @@ func (d *Daemon) finishExit(c *Container, st runtime.ExitStatus) {
 	}
 	d.rt.Cleanup(ctx, c.ID)
 	d.teardownNetworking(c)
+	d.releaseVolumes(c)
 	if err := snapshot.Unmount(filepath.Join(c.Dir, "rootfs")); err != nil {
 		d.log.Warn("unmount rootfs", "id", shortID(c.ID), "err", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/metadata"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,7 +171,8 @@ func (d *Daemon) Restart(ctx context.Context, ref string, timeout *int, signal s
 }
 
 // Remove deletes a container: refused with 409 while it runs unless force.
-func (d *Daemon) Remove(ctx context.Context, ref string, force bool) error {
+// With volumes, the container's anonymous volumes go too (rm -v).
+func (d *Daemon) Remove(ctx context.Context, ref string, force, volumes bool) error {
 	c, err := d.lookup(ref)
 	if err != nil {
 		return err
@@ -206,7 +208,7 @@ func (d *Daemon) Remove(ctx context.Context, ref string, force bool) error {
 	}
 	c.removing = true
 	c.mu.Unlock()
-	return d.remove(context.WithoutCancel(ctx), c)
+	return d.remove(context.WithoutCancel(ctx), c, volumes)
 }
 
 // removeAfterExit is auto-removal (--rm) and the end of a removal cut short by a crash.
@@ -218,14 +220,15 @@ func (d *Daemon) removeAfterExit(c *Container) {
 	}
 	c.removing = true
 	c.mu.Unlock()
-	if err := d.remove(context.Background(), c); err != nil {
+	// --rm takes the anonymous volumes along, as docker does.
+	if err := d.remove(context.Background(), c, c.HostConfig != nil && c.HostConfig.AutoRemove); err != nil {
 		d.log.Error("auto-remove", "id", shortID(c.ID), "err", err)
 	}
 }
 
 // remove marks the record, deletes the rw layer and directory, then the record. A crash
 // in between leaves a "removing" record that the next start finishes.
-func (d *Daemon) remove(ctx context.Context, c *Container) error {
+func (d *Daemon) remove(ctx context.Context, c *Container, volumes bool) error {
 	c.mu.Lock()
 	c.State.Status = container.StateRemoving
 	err := d.persist(c)
@@ -252,6 +255,15 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	close(c.removed)
 	d.forgetExecs(c)
 	d.emit(c, events.ActionDestroy, nil)
+	if volumes {
+		var anon []string
+		for _, mp := range c.MountPoints {
+			if mp.Type == mount.TypeVolume && mp.Anonymous {
+				anon = append(anon, mp.Name)
+			}
+		}
+		d.removeVolumes(anon)
+	}
 	d.log.Debug("container removed", "id", shortID(c.ID))
 	return nil
 }

@@ -154,7 +154,7 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.d.Remove(r.Context(), r.PathValue("id"), boolValue(r, "force")); err != nil {
+	if err := s.d.Remove(r.Context(), r.PathValue("id"), boolValue(r, "force"), boolValue(r, "v")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

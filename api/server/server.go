@@ -70,6 +70,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /containers/{id}", s.containerDelete)
 	s.manageRoutes()
 	s.networkRoutes()
+	s.volumeRoutes()
 	s.fsRoutes()
 
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {
