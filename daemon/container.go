@@ -48,9 +48,9 @@ type Container struct {
 	// while it runs. NetNS is its namespace mount while it runs; Ports its published ports.
 	Networks map[string]*Endpoint `json:",omitempty"`
 	// MountPoints are its binds, volumes and --mount tmpfs, resolved at create.
-	MountPoints []*MountPoint `json:",omitempty"`
-	NetNS    string               `json:",omitempty"`
-	Ports    network.PortMap      `json:",omitempty"`
+	MountPoints []*MountPoint   `json:",omitempty"`
+	NetNS       string          `json:",omitempty"`
+	Ports       network.PortMap `json:",omitempty"`
 
 	mu       sync.Mutex
 	shim     *runtime.Shim

@@ -272,4 +272,3 @@ func (s *Store) Empty(name string) bool {
 	names, _ := f.Readdirnames(1)
 	return len(names) == 0
 }
-
