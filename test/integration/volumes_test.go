@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -243,5 +244,32 @@ func TestVolumeDockerCLI(t *testing.T) {
 	must(t, d.Docker("volume", "rm", "dvol"))
 	if ls := must(t, d.Docker("volume", "ls", "-q")).Stdout; ls != "" {
 		t.Fatalf("after docker volume rm: %q", ls)
+	}
+}
+
+func TestVolumeImageVolumeAndRelativeBind(t *testing.T) {
+	d := StartDaemon(t)
+	// A VOLUME in the image gives each container an anonymous volume with the image's content.
+	must(t, d.Berth("run", "--name", "base", "busybox", "sh", "-c", "mkdir /seed && echo seeded > /seed/f"))
+	must(t, d.Berth("commit", "--change", "VOLUME /seed", "base", "withvol:1"))
+	before := volumeNames(t, d)
+	must(t, d.Berth("run", "--name", "user1", "withvol:1", "sh", "-c", "cat /seed/f && echo more >> /seed/f"))
+	added := newNames(before, volumeNames(t, d))
+	if len(added) != 1 {
+		t.Fatalf("VOLUME made %v", added)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d.DataRoot, "volumes", added[0], "_data", "f")); string(b) != "seeded\nmore\n" {
+		t.Fatalf("image VOLUME content: %q", b)
+	}
+	must(t, d.Berth("rm", "-v", "user1"))
+
+	// The CLI makes a relative bind source absolute against its working directory.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "rel.txt"), []byte("relative\n"), 0o644)
+	cmd := exec.Command(filepath.Join(binDir, "berth"), "run", "--rm", "-v", "./rel.txt:/r.txt", "busybox", "cat", "/r.txt")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "BERTH_HOST=unix://"+d.Sock, "BERTH_NO_AUTOSTART=1")
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "relative\n" {
+		t.Fatalf("-v ./rel.txt from %s: %v %q", dir, err, out)
 	}
 }
