@@ -23,7 +23,7 @@ func TestMainFlagAndArgErrors(t *testing.T) {
 		{[]string{"container", "ls", "-x"}, 1, "unknown shorthand flag: 'x' in -x\nSee 'berth container ls --help'.\n"},
 		{[]string{"nosuch"}, 1, "berth: unknown command: berth nosuch\n\nRun 'berth --help' for more information\n"},
 		{[]string{"run"}, 1, "berth: 'berth run' requires at least 1 argument\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nSee 'berth run --help' for more information\n"},
-		{[]string{"run", "--restart", "always", "--rm", "busybox"}, 125, "berth: conflicting options: cannot specify both --restart and --rm.\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"run", "--restart", "always", "--rm", "busybox"}, 125, "berth: conflicting options: cannot specify both --restart and --rm\n\nRun 'berth run --help' for more information\n"},
 		{[]string{"ps", "extra"}, 1, "berth: 'berth ps' accepts no arguments"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

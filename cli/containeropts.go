@@ -21,6 +21,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/pflag"
 )
@@ -74,9 +75,13 @@ type containerFlags struct {
 	sysctls     mapValue
 
 	// Storage and logging.
-	tmpfs     []string
-	logDriver string
-	logOpts   []string
+	volumes      []string
+	mounts       []mount.Mount
+	volumesFrom  []string
+	volumeDriver string
+	tmpfs        []string
+	logDriver    string
+	logOpts      []string
 
 	// Networking.
 	publish    []string
@@ -139,6 +144,10 @@ func addContainerFlags(fs *pflag.FlagSet) *containerFlags {
 	fs.Var(newListValue(&f.groupAdd, nil), "group-add", "Add additional groups to join")
 	fs.Var(&f.sysctls, "sysctl", "Sysctl options")
 
+	fs.VarP(newListValue(&f.volumes, nil), "volume", "v", "Bind mount a volume")
+	fs.Var(mountValue{&f.mounts}, "mount", "Attach a filesystem mount to the container")
+	fs.Var(newListValue(&f.volumesFrom, nil), "volumes-from", "Mount volumes from the specified container(s)")
+	fs.StringVar(&f.volumeDriver, "volume-driver", "", "Optional volume driver for the container")
 	fs.Var(newListValue(&f.tmpfs, nil), "tmpfs", "Mount a tmpfs directory")
 	fs.StringVar(&f.logDriver, "log-driver", "", "Logging driver for the container")
 	fs.Var(newListValue(&f.logOpts, nil), "log-opt", "Log driver options")
@@ -182,6 +191,10 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 
 	if f.swappiness != -1 && (f.swappiness < 0 || f.swappiness > 100) {
 		return nil, nil, nil, fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", f.swappiness)
+	}
+	binds, volumes, err := splitVolumes(f.volumes)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	env, err := readKVFiles(f.envFiles, f.env, os.LookupEnv)
 	if err != nil {
@@ -243,6 +256,7 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 		AttachStderr: attachStderr,
 		StopSignal:   f.stopSignal,
 		ExposedPorts: exposed,
+		Volumes:      volumes,
 	}
 	cfg.StdinOnce = cfg.OpenStdin && cfg.AttachStdin
 	if len(args) > 0 {
@@ -260,6 +274,10 @@ func (f *containerFlags) toConfig(fs *pflag.FlagSet, image string, args []string
 
 	swappiness, oomKillDisable, pidsLimit := f.swappiness, f.oomKillDisable, f.pidsLimit
 	hc := &container.HostConfig{
+		Binds:           binds,
+		Mounts:          f.mounts,
+		VolumesFrom:     f.volumesFrom,
+		VolumeDriver:    f.volumeDriver,
 		AutoRemove:      f.autoRemove,
 		RestartPolicy:   restart,
 		Privileged:      f.privileged,

@@ -99,7 +99,7 @@ func TestRunResourceSecurityAndFileFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantCfg := container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true, Labels: map[string]string{}}
+			wantCfg := container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true, Labels: map[string]string{}, Volumes: map[string]struct{}{}}
 			if tc.config != nil {
 				tc.config(&wantCfg)
 			}
@@ -244,7 +244,7 @@ func TestRunNetworkFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantCfg := container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true, Labels: map[string]string{}}
+			wantCfg := container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true, Labels: map[string]string{}, Volumes: map[string]struct{}{}}
 			if tc.config != nil {
 				tc.config(&wantCfg)
 			}
@@ -333,9 +333,9 @@ func TestRunBadPublishExits125BeforeAnyRequest(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-p", "8080:http", "busybox"}, "berth: invalid containerPort: http.\n\nRun 'berth run --help' for more information\n"},
-		{[]string{"create", "--expose", "1:2", "busybox"}, "berth: invalid port format for --expose: 1:2.\n\nRun 'berth create --help' for more information\n"},
-		{[]string{"run", "--network-alias", "web", "busybox"}, "berth: network-scoped aliases are only supported for user-defined networks.\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"run", "-p", "8080:http", "busybox"}, "berth: invalid containerPort: http\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"create", "--expose", "1:2", "busybox"}, "berth: invalid port format for --expose: 1:2\n\nRun 'berth create --help' for more information\n"},
+		{[]string{"run", "--network-alias", "web", "busybox"}, "berth: network-scoped aliases are only supported for user-defined networks\n\nRun 'berth run --help' for more information\n"},
 		{[]string{"run", "--add-host", "db", "busybox"}, "invalid argument \"db\" for \"--add-host\" flag: bad format for add-host: \"db\"\nSee 'berth run --help'.\n"},
 	} {
 		code, out, errOut := f.run("", tc.args...)

@@ -132,6 +132,9 @@ func TestRunFlags(t *testing.T) {
 			if tc.config.Labels == nil {
 				tc.config.Labels = map[string]string{}
 			}
+			if tc.config.Volumes == nil {
+				tc.config.Volumes = map[string]struct{}{} // docker sends {} too
+			}
 			gc, _ := json.Marshal(o.Config)
 			wc, _ := json.Marshal(tc.config)
 			if string(gc) != string(wc) {

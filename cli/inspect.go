@@ -88,6 +88,8 @@ func Inspect(ctx context.Context, api InspectAPI, out io.Writer, opts InspectOpt
 
 // inspectRefs prints the objects get returns for refs (typed and raw JSON) as an indented
 // JSON array, compact JSON ("json") or through a Go template, then reports the failures.
+// A nil raw means the typed object is all there is: it is marshalled for the array, and a
+// template it cannot satisfy fails without a fallback, as docker does.
 func inspectRefs(out io.Writer, refs []string, format string, get func(ref string) (any, []byte, error)) error {
 	var tmpl *template.Template
 	if format != "" && format != jsonFormat {
@@ -108,6 +110,12 @@ func inspectRefs(out io.Writer, refs []string, format string, get func(ref strin
 			continue
 		}
 		if tmpl == nil {
+			if raw == nil {
+				if raw, err = json.Marshal(typed); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
 			raws = append(raws, bytes.TrimSpace(raw))
 			continue
 		}
@@ -161,6 +169,9 @@ func skippable(err error) bool {
 func execInspectTemplate(out *bytes.Buffer, tmpl *template.Template, typed any, raw []byte) error {
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, typed); err != nil {
+		if raw == nil {
+			return fmt.Errorf("template parsing error: %w", err)
+		}
 		var generic any
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()

@@ -250,12 +250,8 @@ func (c *CLI) runError(err error) error {
 
 // withHelp formats an error of run or create the way docker does, with a pointer to --help.
 func withHelp(err error, cmd string, code int) error {
-	msg := err.Error()
-	if !strings.HasSuffix(msg, ".") {
-		msg += "."
-	}
 	return StatusError{
-		Status:     fmt.Sprintf("berth: %s\n\nRun 'berth %s --help' for more information", msg, cmd),
+		Status:     fmt.Sprintf("berth: %s\n\nRun 'berth %s --help' for more information", err, cmd),
 		StatusCode: code,
 	}
 }

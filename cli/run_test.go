@@ -124,14 +124,14 @@ func TestRunDaemonErrors(t *testing.T) {
 			},
 			args:   []string{"run", "busybox", "nosuch"},
 			code:   127,
-			stderr: "berth: Error response from daemon: failed to create task: exec: \"nosuch\": executable file not found in $PATH.\n\nRun 'berth run --help' for more information\n",
+			stderr: "berth: Error response from daemon: failed to create task: exec: \"nosuch\": executable file not found in $PATH\n\nRun 'berth run --help' for more information\n",
 		},
 		{
 			name:   "cannot invoke",
 			setup:  func(d *fakeDaemon) { d.startErr = `exec: "/etc": permission denied` },
 			args:   []string{"run", "busybox", "/etc"},
 			code:   126,
-			stderr: "permission denied.\n",
+			stderr: "permission denied\n",
 		},
 		{
 			name: "bad reference",
@@ -140,13 +140,13 @@ func TestRunDaemonErrors(t *testing.T) {
 			},
 			args:   []string{"run", "Busybox"},
 			code:   125,
-			stderr: "berth: Error response from daemon: invalid reference format: repository name (library/Busybox) must be lowercase.\n",
+			stderr: "berth: Error response from daemon: invalid reference format: repository name (library/Busybox) must be lowercase\n",
 		},
 		{
 			name:   "pull never",
 			args:   []string{"run", "--pull", "never", "busybox"},
 			code:   125,
-			stderr: "berth: Error response from daemon: No such image: busybox.\n",
+			stderr: "berth: Error response from daemon: No such image: busybox\n",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
