@@ -71,6 +71,7 @@ func (s *Server) routes() {
 	s.manageRoutes()
 	s.networkRoutes()
 	s.volumeRoutes()
+	s.buildRoutes()
 	s.fsRoutes()
 
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/berth-dev/berth/daemon"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/moby/moby/api/types/jsonstream"
+)
+
+func (s *Server) buildRoutes() {
+	s.handle("POST /build", s.build)
+}
+
+// build runs the legacy builder (POST /build): a tar context in the body, a JSON
+// message stream back; a failure after the stream started is its last message.
+func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	o := daemon.BuildOptions{
+		Context:    r.Body,
+		Dockerfile: q.Get("dockerfile"),
+		Tags:       q["t"],
+		Target:     q.Get("target"),
+		NoCache:    boolValue(r, "nocache"),
+		Pull:       boolValue(r, "pull"),
+		Quiet:      boolValue(r, "q"),
+		Platform:   q.Get("platform"),
+	}
+	if v := q.Get("buildargs"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {
+			return errdefs.InvalidParameter("invalid buildargs: " + err.Error())
+		}
+	}
+	if v := q.Get("labels"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.Labels); err != nil {
+			return errdefs.InvalidParameter("invalid labels: " + err.Error())
+		}
+	}
+	sw := &streamWriter{w: w}
+	o.Out = func(m jsonstream.Message) {
+		sw.message(m)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	_, err := s.d.Build(r.Context(), o)
+	if err == nil {
+		return nil
+	}
+	if !sw.started {
+		return err
+	}
+	je := &jsonstream.Error{Message: err.Error()}
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		je.Code = coded.Code()
+	}
+	sw.message(jsonstream.Message{Error: je})
+	return nil
+}

@@ -1,0 +1,1104 @@
+package daemon
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/archive"
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/snapshot"
+	"github.com/distribution/reference"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/network"
+	securejoin "github.com/cyphar/filepath-securejoin"
+)
+
+const bucketBuildCache = "buildcache"
+
+// BuildOptions is what POST /build carries (the legacy builder's parameters).
+type BuildOptions struct {
+	Context    io.Reader // a tar of the build context
+	Dockerfile string    // its path in the context ("" = Dockerfile)
+	Tags       []string
+	BuildArgs  map[string]*string
+	Labels     map[string]string
+	Target     string
+	NoCache    bool
+	Pull       bool
+	Quiet      bool
+	Platform   string
+	Out        func(jsonstream.Message)
+}
+
+// defaultBuildArgs are Docker's predefined ARGs, usable without being declared.
+var defaultBuildArgs = map[string]bool{
+	"HTTP_PROXY": true, "http_proxy": true, "HTTPS_PROXY": true, "https_proxy": true,
+	"FTP_PROXY": true, "ftp_proxy": true, "NO_PROXY": true, "no_proxy": true, "ALL_PROXY": true, "all_proxy": true,
+}
+
+type buildStage struct {
+	stage instructions.Stage
+	image *image.Image // its result once built
+}
+
+type builder struct {
+	d       *Daemon
+	o       BuildOptions
+	dir     string // the unpacked context
+	stages  []*buildStage
+	lex     *shell.Lex
+	usedArg map[string]bool
+	step    int
+	steps   int
+}
+
+// Build runs a Dockerfile build and returns the resulting image's ID.
+func (d *Daemon) Build(ctx context.Context, o BuildOptions) (string, error) {
+	if o.Out == nil {
+		o.Out = func(jsonstream.Message) {}
+	}
+	dir, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "tmp"), "build-")
+	if err != nil {
+		if err := os.MkdirAll(filepath.Join(d.cfg.DataRoot, "tmp"), 0o700); err != nil {
+			return "", err
+		}
+		if dir, err = os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "tmp"), "build-"); err != nil {
+			return "", err
+		}
+	}
+	defer os.RemoveAll(dir)
+	if o.Context != nil {
+		if _, err := archive.Apply(ctx, dir, o.Context, archive.Options{Whiteouts: archive.WhiteoutNone, KeepRoot: true}); err != nil {
+			return "", errdefs.InvalidParameter(fmt.Sprintf("failed to read the build context: %v", err))
+		}
+	}
+	name := o.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	dfPath, err := securejoin.SecureJoin(dir, name)
+	if err != nil {
+		return "", err
+	}
+	df, err := os.ReadFile(dfPath)
+	if err != nil {
+		return "", errdefs.InvalidParameter(fmt.Sprintf("Cannot locate specified Dockerfile: %s", name))
+	}
+	res, err := parser.Parse(bytes.NewReader(df))
+	if err != nil {
+		return "", errdefs.InvalidParameter(fmt.Sprintf("failed to parse %s: %v", name, err))
+	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return "", errdefs.InvalidParameter(fmt.Sprintf("failed to parse %s: %v", name, err))
+	}
+	if len(stages) == 0 {
+		return "", errdefs.InvalidParameter("failed to parse " + name + ": no build stage in current context")
+	}
+	b := &builder{d: d, o: o, dir: dir, lex: shell.NewLex(res.EscapeToken), usedArg: map[string]bool{}}
+	// Global ARGs (before the first FROM) are visible in FROM lines.
+	var global []string
+	for _, a := range metaArgs {
+		for _, kv := range a.Args {
+			if v, ok := b.argValue(kv.Key, kv.Value); ok {
+				global = append(global, kv.Key+"="+v)
+			}
+		}
+	}
+	for i := range stages {
+		b.stages = append(b.stages, &buildStage{stage: stages[i]})
+	}
+	last := len(stages) - 1
+	if o.Target != "" {
+		last = -1
+		for i, s := range stages {
+			if strings.EqualFold(s.Name, o.Target) {
+				last = i
+			}
+		}
+		if last < 0 {
+			return "", errdefs.InvalidParameter(fmt.Sprintf("failed to reach build target %s in Dockerfile", o.Target))
+		}
+	}
+	need := b.neededStages(last)
+	for i := 0; i <= last; i++ {
+		if need[i] {
+			b.steps += 1 + len(stages[i].Commands)
+		}
+	}
+	for i := 0; i <= last; i++ {
+		if !need[i] {
+			continue
+		}
+		if err := b.buildStage(ctx, i, global); err != nil {
+			return "", err
+		}
+	}
+	img := b.stages[last].image
+	for k := range o.BuildArgs {
+		if !b.usedArg[k] && !defaultBuildArgs[k] {
+			b.say("[Warning] One or more build-args [%s] were not consumed\n", k)
+		}
+	}
+	if len(o.Labels) > 0 {
+		cfg := imageToConfig(img)
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		for k, v := range o.Labels {
+			cfg.Labels[k] = v
+		}
+		if img, err = b.commitConfig(ctx, img, cfg, ""); err != nil {
+			return "", err
+		}
+	}
+	b.o.Out(jsonstream.Message{Aux: auxID(img.ID)})
+	b.say("Successfully built %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+	for _, t := range o.Tags {
+		ref, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			return "", errdefs.InvalidParameter(fmt.Sprintf("invalid reference format: %s", t))
+		}
+		ref = reference.TagNameOnly(ref)
+		if err := d.images.Tag(ctx, img.ID, ref); err != nil {
+			return "", err
+		}
+		b.say("Successfully tagged %s\n", reference.FamiliarString(ref))
+	}
+	return img.ID, nil
+}
+
+func auxID(id string) *json.RawMessage {
+	raw := json.RawMessage(`{"ID":"` + id + `"}`)
+	return &raw
+}
+
+func (b *builder) say(f string, a ...any) {
+	if !b.o.Quiet {
+		b.o.Out(jsonstream.Message{Stream: fmt.Sprintf(f, a...)})
+	}
+}
+
+// argValue is a declared ARG's value: the --build-arg, else its default.
+func (b *builder) argValue(key string, def *string) (string, bool) {
+	if v, ok := b.o.BuildArgs[key]; ok && v != nil {
+		b.usedArg[key] = true
+		return *v, true
+	}
+	if def != nil {
+		return *def, true
+	}
+	return "", false
+}
+
+// neededStages marks the stages the target depends on (FROM stage, COPY --from=stage).
+func (b *builder) neededStages(target int) map[int]bool {
+	need := map[int]bool{}
+	var visit func(i int)
+	visit = func(i int) {
+		if need[i] {
+			return
+		}
+		need[i] = true
+		s := b.stages[i].stage
+		if j := b.stageIndex(s.BaseName, i); j >= 0 {
+			visit(j)
+		}
+		for _, c := range s.Commands {
+			if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
+				if j := b.stageIndex(cp.From, i); j >= 0 {
+					visit(j)
+				}
+			}
+		}
+	}
+	visit(target)
+	return need
+}
+
+// stageIndex finds an earlier stage by name or index, or -1.
+func (b *builder) stageIndex(ref string, before int) int {
+	if n, err := strconv.Atoi(ref); err == nil && n >= 0 && n < before {
+		return n
+	}
+	for i := 0; i < before; i++ {
+		if b.stages[i].stage.Name != "" && strings.EqualFold(b.stages[i].stage.Name, ref) {
+			return i
+		}
+	}
+	return -1
+}
+
+// stageState is the image being built in a stage and the ARGs in scope.
+type stageState struct {
+	img  *image.Image
+	cfg  container.Config
+	args map[string]string // ARGs declared in this stage with their values
+}
+
+func (st *stageState) env() []string {
+	env := append([]string{}, st.cfg.Env...)
+	for k, v := range st.args {
+		if !envHas(env, k) {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func envHas(env []string, k string) bool {
+	for _, kv := range env {
+		if envKey(kv) == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *builder) buildStage(ctx context.Context, idx int, global []string) error {
+	s := b.stages[idx].stage
+	base, _, err := b.lex.ProcessWord(s.BaseName, shell.EnvsFromSlice(global))
+	if err != nil {
+		return errdefs.InvalidParameter(err.Error())
+	}
+	b.step++
+	b.say("Step %d/%d : %s\n", b.step, b.steps, s.SourceCode)
+	st := &stageState{args: map[string]string{}}
+	switch j := b.stageIndex(base, idx); {
+	case j >= 0:
+		st.img = b.stages[j].image
+	case base == "scratch":
+		st.img = &image.Image{}
+		st.img.Config.OS, st.img.Config.Architecture = "linux", goarch()
+	default:
+		img, err := b.baseImage(ctx, base)
+		if err != nil {
+			return err
+		}
+		st.img = img
+	}
+	if st.img.ID != "" {
+		b.say(" ---> %s\n", shortID(strings.TrimPrefix(st.img.ID, "sha256:")))
+	}
+	st.cfg = imageToConfig(st.img)
+	for _, cmd := range s.Commands {
+		b.step++
+		b.say("Step %d/%d : %s\n", b.step, b.steps, cmd.(interface{ String() string }).String())
+		if err := b.runCommand(ctx, st, cmd); err != nil {
+			return err
+		}
+	}
+	if st.img.ID == "" { // FROM scratch with nothing else
+		img, err := b.commitConfig(ctx, st.img, st.cfg, "")
+		if err != nil {
+			return err
+		}
+		st.img = img
+	}
+	b.stages[idx].image = st.img
+	return nil
+}
+
+func goarch() string {
+	a, _ := os.ReadFile("/proc/sys/kernel/arch")
+	switch strings.TrimSpace(string(a)) {
+	case "aarch64":
+		return "arm64"
+	}
+	return "amd64"
+}
+
+// baseImage returns FROM's image, pulling it when missing (or always with --pull).
+func (b *builder) baseImage(ctx context.Context, ref string) (*image.Image, error) {
+	if !b.o.Pull {
+		if img, err := b.d.images.Get(ctx, ref); err == nil {
+			return img, nil
+		}
+	}
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid reference format: %s", ref))
+	}
+	named = reference.TagNameOnly(named)
+	tag := ""
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	if err := b.d.Pull(ctx, reference.FamiliarName(named), tag, b.o.Platform, func(m jsonstream.Message) {
+		if !b.o.Quiet && m.Status != "" && m.ID == "" {
+			b.o.Out(jsonstream.Message{Stream: m.Status + "\n"})
+		}
+	}); err != nil {
+		return nil, err
+	}
+	return b.d.images.Get(ctx, reference.FamiliarString(named))
+}
+
+// imageToConfig is the container config an image's config describes.
+func imageToConfig(img *image.Image) container.Config {
+	ic := img.Config.Config
+	cfg := container.Config{
+		User: ic.User, Env: append([]string{}, ic.Env...), Entrypoint: append([]string(nil), ic.Entrypoint...),
+		Cmd: append([]string(nil), ic.Cmd...), WorkingDir: ic.WorkingDir, StopSignal: ic.StopSignal,
+	}
+	if len(ic.Labels) > 0 {
+		cfg.Labels = map[string]string{}
+		for k, v := range ic.Labels {
+			cfg.Labels[k] = v
+		}
+	}
+	if len(ic.Volumes) > 0 {
+		cfg.Volumes = map[string]struct{}{}
+		for k := range ic.Volumes {
+			cfg.Volumes[k] = struct{}{}
+		}
+	}
+	if len(ic.ExposedPorts) > 0 {
+		cfg.ExposedPorts = network.PortSet{}
+		for k := range ic.ExposedPorts {
+			if p, err := network.ParsePort(k); err == nil {
+				cfg.ExposedPorts[p] = struct{}{}
+			}
+		}
+	}
+	return cfg
+}
+
+// cacheKey is a step's key: its parent image, its text and what else decides its result.
+func cacheKey(parent string, parts ...string) string {
+	h := sha256.New()
+	io.WriteString(h, parent)
+	for _, p := range parts {
+		io.WriteString(h, "\x00"+p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type cacheRecord struct {
+	ImageID string
+	Created time.Time
+}
+
+// cached returns the image a step with this key made before, if it still exists.
+func (b *builder) cached(ctx context.Context, key string) *image.Image {
+	if b.o.NoCache {
+		return nil
+	}
+	var rec cacheRecord
+	if err := b.d.db.Get(bucketBuildCache, key, &rec); err != nil {
+		return nil
+	}
+	img, err := b.d.images.Get(ctx, rec.ImageID)
+	if err != nil {
+		return nil
+	}
+	return img
+}
+
+func (b *builder) remember(key string, img *image.Image) {
+	if err := b.d.db.Put(bucketBuildCache, key, cacheRecord{ImageID: img.ID, Created: time.Now().UTC()}); err != nil {
+		b.d.log.Warn("build cache", "err", err)
+	}
+}
+
+// runCommand applies one instruction to the stage's state.
+func (b *builder) runCommand(ctx context.Context, st *stageState, cmd instructions.Command) error {
+	env := shell.EnvsFromSlice(st.env())
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+		if err := ex.Expand(func(w string) (string, error) {
+			out, _, err := b.lex.ProcessWord(w, env)
+			return out, err
+		}); err != nil {
+			return errdefs.InvalidParameter(err.Error())
+		}
+	}
+	text := cmd.(interface{ String() string }).String()
+	nop := func(change func(cfg *container.Config)) error {
+		cfg := cloneConfig(st.cfg)
+		change(&cfg)
+		key := cacheKey(st.img.ID, "nop", text, b.argsKey(st))
+		if img := b.cached(ctx, key); img != nil {
+			b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+			st.img, st.cfg = img, cfg
+			return nil
+		}
+		img, err := b.commitConfig(ctx, st.img, cfg, "/bin/sh -c #(nop) "+text)
+		if err != nil {
+			return err
+		}
+		b.remember(key, img)
+		b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+		st.img, st.cfg = img, cfg
+		return nil
+	}
+	switch c := cmd.(type) {
+	case *instructions.EnvCommand:
+		return nop(func(cfg *container.Config) {
+			for _, kv := range c.Env {
+				cfg.Env = mergeEnv(cfg.Env, []string{kv.Key + "=" + kv.Value})
+			}
+		})
+	case *instructions.LabelCommand:
+		return nop(func(cfg *container.Config) {
+			if cfg.Labels == nil {
+				cfg.Labels = map[string]string{}
+			}
+			for _, kv := range c.Labels {
+				cfg.Labels[kv.Key] = kv.Value
+			}
+		})
+	case *instructions.MaintainerCommand:
+		return nop(func(cfg *container.Config) {})
+	case *instructions.ExposeCommand:
+		var ports []network.Port
+		for _, p := range c.Ports {
+			if !strings.Contains(p, "/") {
+				p += "/tcp"
+			}
+			port, err := network.ParsePort(p)
+			if err != nil {
+				return errdefs.InvalidParameter(fmt.Sprintf("invalid containerPort: %s", p))
+			}
+			ports = append(ports, port)
+		}
+		return nop(func(cfg *container.Config) {
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = network.PortSet{}
+			}
+			for _, p := range ports {
+				cfg.ExposedPorts[p] = struct{}{}
+			}
+		})
+	case *instructions.VolumeCommand:
+		return nop(func(cfg *container.Config) {
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			for _, v := range c.Volumes {
+				cfg.Volumes[v] = struct{}{}
+			}
+		})
+	case *instructions.UserCommand:
+		return nop(func(cfg *container.Config) { cfg.User = c.User })
+	case *instructions.CmdCommand:
+		return nop(func(cfg *container.Config) { cfg.Cmd = b.commandLine(st, c.CmdLine, c.PrependShell) })
+	case *instructions.EntrypointCommand:
+		return nop(func(cfg *container.Config) { cfg.Entrypoint = b.commandLine(st, c.CmdLine, c.PrependShell) })
+	case *instructions.ShellCommand:
+		return nop(func(cfg *container.Config) { cfg.Shell = append([]string{}, c.Shell...) })
+	case *instructions.StopSignalCommand:
+		return nop(func(cfg *container.Config) { cfg.StopSignal = c.Signal })
+	case *instructions.OnbuildCommand:
+		return nop(func(cfg *container.Config) { cfg.OnBuild = append(cfg.OnBuild, c.Expression) })
+	case *instructions.HealthCheckCommand:
+		return nop(func(cfg *container.Config) {
+			h := c.Health
+			cfg.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+		})
+	case *instructions.ArgCommand:
+		for _, kv := range c.Args {
+			if v, ok := b.argValue(kv.Key, kv.Value); ok {
+				st.args[kv.Key] = v
+			} else {
+				st.args[kv.Key] = ""
+			}
+		}
+		return nop(func(cfg *container.Config) {})
+	case *instructions.WorkdirCommand:
+		dir := c.Path
+		if !path.IsAbs(dir) {
+			dir = path.Join("/", st.cfg.WorkingDir, dir)
+		}
+		return b.layerStep(ctx, st, "/bin/sh -c #(nop) "+text, "", func(cfg *container.Config) { cfg.WorkingDir = dir }, func(id string) error {
+			return b.d.ExtractToDir(ctx, id, "/", dirTar(dir), ExtractOptions{})
+		})
+	case *instructions.RunCommand:
+		return b.run(ctx, st, c, text)
+	case *instructions.CopyCommand:
+		return b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, text, false)
+	case *instructions.AddCommand:
+		return b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, text, true)
+	}
+	return errdefs.InvalidParameter(fmt.Sprintf("unsupported instruction: %s", text))
+}
+
+// argsKey is the part of a cache key the stage's ARG values make.
+func (b *builder) argsKey(st *stageState) string {
+	keys := make([]string, 0, len(st.args))
+	for k := range st.args {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		sb.WriteString(k + "=" + st.args[k] + "\x00")
+	}
+	return sb.String()
+}
+
+// commandLine turns a shell-form command into the stage's shell invocation.
+func (b *builder) commandLine(st *stageState, cmd []string, shellForm bool) []string {
+	if !shellForm {
+		return append([]string{}, cmd...)
+	}
+	sh := st.cfg.Shell
+	if len(sh) == 0 {
+		sh = []string{"/bin/sh", "-c"}
+	}
+	return append(append([]string{}, sh...), strings.Join(cmd, " "))
+}
+
+// commitConfig records an image with parent's layers and cfg, with an empty-layer
+// history entry createdBy (none when createdBy is empty).
+func (b *builder) commitConfig(ctx context.Context, parent *image.Image, cfg container.Config, createdBy string) (*image.Image, error) {
+	var p *image.Image
+	if parent.ID != "" {
+		p = parent
+	}
+	return b.d.images.Commit(ctx, image.CommitOptions{Parent: p, Config: imageConfig(&cfg), CreatedBy: createdBy})
+}
+
+// layerStep runs work on a container made from the stage's image, then commits its
+// changes as the step's layer (no layer when nothing changed) with cfg changed by change.
+func (b *builder) layerStep(ctx context.Context, st *stageState, createdBy, extraKey string, change func(*container.Config), work func(id string) error) error {
+	cfg := cloneConfig(st.cfg)
+	change(&cfg)
+	key := cacheKey(st.img.ID, "layer", createdBy, extraKey, b.argsKey(st))
+	if img := b.cached(ctx, key); img != nil {
+		b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+		st.img, st.cfg = img, cfg
+		return nil
+	}
+	img, err := b.withContainer(ctx, st, nil, func(c *Container) error { return work(c.ID) }, cfg, createdBy)
+	if err != nil {
+		return err
+	}
+	b.remember(key, img)
+	b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+	st.img, st.cfg = img, cfg
+	return nil
+}
+
+// withContainer creates a container of the stage's image (cmd when set), lets work use
+// it, commits its changes with cfg and removes it.
+func (b *builder) withContainer(ctx context.Context, st *stageState, cmd []string, work func(*Container) error, cfg container.Config, createdBy string) (*image.Image, error) {
+	parent := st.img
+	if parent.ID == "" { // FROM scratch: give it an image to start from
+		img, err := b.commitConfig(ctx, parent, st.cfg, "")
+		if err != nil {
+			return nil, err
+		}
+		parent, st.img = img, img
+	}
+	ccfg := cloneConfig(st.cfg)
+	ccfg.Image = parent.ID
+	ccfg.Env = st.env()
+	ccfg.Entrypoint = nil
+	ccfg.Cmd = cmd
+	if len(cmd) == 0 {
+		ccfg.Cmd = []string{"/bin/sh"} // never started
+	}
+	ccfg.Labels = nil
+	ccfg.Volumes = nil
+	ccfg.ExposedPorts = nil
+	c, err := b.d.Create(ctx, CreateOptions{Config: &ccfg, HostConfig: &container.HostConfig{}})
+	if err != nil {
+		return nil, err
+	}
+	defer b.d.Remove(context.WithoutCancel(ctx), c.ID, true, true)
+	if err := work(c); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	mounts := c.RootfsMounts
+	c.mu.Unlock()
+	upper, err := snapshot.WritableDir(mounts)
+	if err != nil {
+		return nil, err
+	}
+	var layer func(io.Writer) error
+	if !dirEmpty(upper) {
+		layer = func(w io.Writer) error {
+			return archive.WriteDiff(ctx, w, upper, archive.DiffOptions{Lower: snapshot.LowerDirs(mounts), Exclude: excludedChange})
+		}
+	}
+	return b.d.images.Commit(ctx, image.CommitOptions{Parent: parent, Config: imageConfig(&cfg), CreatedBy: createdBy, Layer: layer})
+}
+
+func dirEmpty(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	for _, n := range names {
+		// The daemon's own mount points for /etc/{hostname,hosts,resolv.conf} are not changes.
+		if n != "etc" || !onlyEtcMountpoints(filepath.Join(dir, n)) {
+			return false
+		}
+	}
+	return true
+}
+
+func onlyEtcMountpoints(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || (e.Name() != "hostname" && e.Name() != "hosts" && e.Name() != "resolv.conf") || fi.Size() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// run executes a RUN step in a container and commits its changes.
+func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCommand, text string) error {
+	cmd := b.commandLine(st, c.CmdLine, c.PrependShell)
+	createdBy := strings.Join(cmd, " ")
+	if c.PrependShell {
+		createdBy = "/bin/sh -c " + strings.Join(c.CmdLine, " ")
+	}
+	key := cacheKey(st.img.ID, "run", text, b.argsKey(st))
+	if img := b.cached(ctx, key); img != nil {
+		b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+		st.img = img
+		return nil
+	}
+	cfg := cloneConfig(st.cfg)
+	img, err := b.withContainer(ctx, st, cmd, func(ctr *Container) error {
+		b.say(" ---> Running in %s\n", shortID(ctr.ID))
+		out := &streamWriter{out: b.o.Out, quiet: b.o.Quiet}
+		wait, err := b.d.WaitFor(ctr.ID, string(container.WaitConditionNextExit))
+		if err != nil {
+			return err
+		}
+		attached := make(chan error, 1)
+		ready := make(chan struct{})
+		go func() {
+			attached <- b.d.Attach(ctx, ctr.ID, AttachOptions{Stdout: out, Stderr: out, Ready: func() { close(ready) }})
+		}()
+		<-ready
+		if err := b.d.Start(ctx, ctr.ID); err != nil {
+			return err
+		}
+		code, err := wait(ctx)
+		<-attached
+		out.flush()
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return &buildError{msg: fmt.Sprintf("The command '%s' returned a non-zero code: %d", createdBy, code), code: code}
+		}
+		return nil
+	}, cfg, createdBy)
+	if err != nil {
+		return err
+	}
+	b.remember(key, img)
+	b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+	st.img = img
+	return nil
+}
+
+// buildError is a failed step, reported with its exit code as dockerd does.
+type buildError struct {
+	msg  string
+	code int
+}
+
+func (e *buildError) Error() string { return e.msg }
+
+// Code is the failed command's exit status.
+func (e *buildError) Code() int { return e.code }
+
+// streamWriter turns a RUN step's output into stream messages, line by line.
+type streamWriter struct {
+	out   func(jsonstream.Message)
+	quiet bool
+	buf   []byte
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if w.quiet {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	if i := bytes.LastIndexByte(w.buf, '\n'); i >= 0 {
+		w.out(jsonstream.Message{Stream: string(w.buf[:i+1])})
+		w.buf = append(w.buf[:0], w.buf[i+1:]...)
+	}
+	return len(p), nil
+}
+
+func (w *streamWriter) flush() {
+	if len(w.buf) > 0 && !w.quiet {
+		w.out(jsonstream.Message{Stream: string(w.buf)})
+		w.buf = nil
+	}
+}
+
+// dirTar is a tar holding the directory p (and its parents) with mode 0755.
+func dirTar(p string) io.Reader {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	cur := ""
+	for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
+		if part == "" {
+			continue
+		}
+		cur = path.Join(cur, part)
+		tw.WriteHeader(&tar.Header{Name: cur + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)})
+	}
+	tw.Close()
+	return &buf
+}
+
+// copy runs COPY and ADD of context files (or another stage's with from).
+func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod, text string, add bool) error {
+	root := b.dir
+	if from != "" {
+		dir, release, err := b.mountFrom(ctx, from)
+		if err != nil {
+			return err
+		}
+		defer release()
+		root = dir
+	}
+	if len(sd.SourceContents) > 0 {
+		return errdefs.InvalidParameter("heredoc sources are not supported yet")
+	}
+	dest := sd.DestPath
+	// "dir/", ".", "dir/." name a directory, as in docker.
+	syntaxDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+	if !path.IsAbs(dest) {
+		wd := st.cfg.WorkingDir
+		if wd == "" {
+			wd = "/"
+		}
+		dest = path.Join(wd, dest)
+	}
+	dest = path.Clean(dest)
+	var files []copySource
+	for _, src := range sd.SourcePaths {
+		if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+			return errdefs.InvalidParameter("ADD from a URL is not supported yet")
+		}
+		matches, err := contextGlob(root, src)
+		if err != nil {
+			return err
+		}
+		files = append(files, matches...)
+	}
+	destIsDir := syntaxDir || len(files) > 1 || len(sd.SourcePaths) > 1
+	uid, gid := -1, -1
+	if chown != "" {
+		u, g, _ := strings.Cut(chown, ":")
+		var err1, err2 error
+		uid, err1 = strconv.Atoi(u)
+		gid = uid
+		if g != "" {
+			gid, err2 = strconv.Atoi(g)
+		}
+		if err1 != nil || err2 != nil {
+			return errdefs.InvalidParameter(fmt.Sprintf("--chown=%s: only numeric uid[:gid] is supported", chown))
+		}
+	}
+	mode := int64(-1)
+	if chmod != "" {
+		m, err := strconv.ParseUint(chmod, 8, 32)
+		if err != nil {
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid --chmod=%s", chmod))
+		}
+		mode = int64(m)
+	}
+	// The key: the instruction and a checksum of what the copy puts in the image (the
+	// parent image, in the key too, decides whether dest is an existing directory).
+	sum, err := writeCopyTar(io.Discard, files, dest, destIsDir, uid, gid, mode, add)
+	if err != nil {
+		return err
+	}
+	createdBy := "/bin/sh -c #(nop) " + text
+	return b.layerStep(ctx, st, createdBy, sum, func(*container.Config) {}, func(id string) error {
+		if !destIsDir {
+			if ps, err := b.d.StatPath(ctx, id, dest); err == nil && ps.Mode.IsDir() {
+				destIsDir = true
+			}
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := writeCopyTar(pw, files, dest, destIsDir, uid, gid, mode, add)
+			pw.CloseWithError(err)
+		}()
+		err := b.d.ExtractToDir(ctx, id, "/", pr, ExtractOptions{})
+		pr.CloseWithError(err)
+		return err
+	})
+}
+
+// mountFrom mounts, read-only at a temporary directory, the root of COPY --from's
+// stage or image, and returns it with the function that releases it.
+func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), error) {
+	var img *image.Image
+	if j := b.stageIndex(from, len(b.stages)); j >= 0 && b.stages[j].image != nil {
+		img = b.stages[j].image
+	} else {
+		i, err := b.baseImage(ctx, from)
+		if err != nil {
+			return "", nil, err
+		}
+		img = i
+	}
+	id := newID()
+	mounts, err := b.d.images.PrepareRootfs(ctx, id, img)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp(filepath.Join(b.d.cfg.DataRoot, "tmp"), "from-")
+	if err != nil {
+		b.d.images.RemoveRootfs(context.WithoutCancel(ctx), id)
+		return "", nil, err
+	}
+	release := func() {
+		snapshot.Unmount(dir)
+		os.Remove(dir)
+		b.d.images.RemoveRootfs(context.WithoutCancel(ctx), id)
+	}
+	if err := snapshot.MountAll(dir, mounts); err != nil {
+		release()
+		return "", nil, err
+	}
+	return dir, release, nil
+}
+
+// copySource is one matched source: its path in the context and the name it keeps.
+type copySource struct {
+	abs  string // resolved inside the context
+	rel  string // as matched, relative to the context
+	info fs.FileInfo
+}
+
+// contextGlob resolves a COPY source inside the context (no escape through .. or links).
+func contextGlob(root, src string) ([]copySource, error) {
+	clean := path.Clean("/" + src)
+	pattern := filepath.Join(root, clean)
+	var paths []string
+	if strings.ContainsAny(clean, "*?[") {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err.Error())
+		}
+		paths = m
+	} else {
+		paths = []string{pattern}
+	}
+	var out []copySource
+	for _, p := range paths {
+		rel, _ := filepath.Rel(root, p)
+		abs, err := securejoin.SecureJoin(root, rel)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := os.Lstat(abs)
+		if err != nil {
+			continue
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if fi, err = os.Stat(abs); err != nil {
+				continue
+			}
+		}
+		out = append(out, copySource{abs: abs, rel: rel, info: fi})
+	}
+	if len(out) == 0 {
+		return nil, errdefs.InvalidParameter(fmt.Sprintf("COPY failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", strings.TrimPrefix(clean, "/")))
+	}
+	return out, nil
+}
+
+// writeCopyTar writes the tar COPY extracts at / and returns the checksum of its
+// content and metadata (modes, owners, names; never times).
+func writeCopyTar(w io.Writer, files []copySource, dest string, destIsDir bool, uid, gid int, mode int64, add bool) (string, error) {
+	tw := tar.NewWriter(w)
+	h := sha256.New()
+	dirs := map[string]bool{}
+	mkdirs := func(p string) error {
+		cur := ""
+		for _, part := range strings.Split(strings.Trim(path.Dir(p), "/"), "/") {
+			if part == "" {
+				continue
+			}
+			cur = path.Join(cur, part)
+			if dirs[cur] {
+				continue
+			}
+			dirs[cur] = true
+			if err := tw.WriteHeader(&tar.Header{Name: cur + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	put := func(name string, fi fs.FileInfo, src string) error {
+		name = strings.TrimPrefix(path.Clean(name), "/")
+		if err := mkdirs("/" + name); err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime(), Uid: 0, Gid: 0}
+		if uid >= 0 {
+			hdr.Uid, hdr.Gid = uid, gid
+		}
+		if mode >= 0 {
+			hdr.Mode = mode
+		}
+		switch {
+		case fi.IsDir():
+			hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
+			dirs[name] = true
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(src)
+			if err != nil {
+				return err
+			}
+			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
+		case fi.Mode().IsRegular():
+			hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
+		default:
+			return nil
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%o\x00%d:%d\x00%s\x00", hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Linkname)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			f, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(io.MultiWriter(tw, h), f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, f := range files {
+		if f.info.IsDir() {
+			// A directory's contents go into dest (the directory itself is not copied).
+			base := f.abs
+			err := filepath.Walk(base, func(p string, fi fs.FileInfo, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(base, p)
+				if rel == "." {
+					return put(dest+"/", fi, p)
+				}
+				return put(path.Join(dest, filepath.ToSlash(rel)), fi, p)
+			})
+			if err != nil {
+				return "", err
+			}
+			continue
+		}
+		target := dest
+		if destIsDir {
+			target = path.Join(dest, path.Base(f.rel))
+		}
+		if add && isLocalArchive(f.abs) {
+			if err := extractInto(tw, h, f.abs, strings.TrimSuffix(dest, "/"), mkdirs); err != nil {
+				return "", err
+			}
+			continue
+		}
+		if err := put(target, f.info, f.abs); err != nil {
+			return "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// isLocalArchive reports whether ADD should unpack the file (a tar, maybe compressed).
+func isLocalArchive(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r, err := archive.DecompressStream(f)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	_, err = tar.NewReader(r).Next()
+	return err == nil
+}
+
+// extractInto copies an archive's entries under dest into the COPY tar.
+func extractInto(tw *tar.Writer, h io.Writer, p, dest string, mkdirs func(string) error) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := archive.DecompressStream(f)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	tr := tar.NewReader(r)
+	if err := mkdirs(dest + "/x"); err != nil {
+		return err
+	}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + hdr.Name)
+		hdr.Name = strings.TrimPrefix(path.Join(dest, name), "/")
+		if hdr.Typeflag == tar.TypeDir {
+			hdr.Name += "/"
+		}
+		if hdr.Typeflag == tar.TypeLink {
+			hdr.Linkname = strings.TrimPrefix(path.Join(dest, path.Clean("/"+hdr.Linkname)), "/")
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%o\x00%d:%d\x00%s\x00", hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Linkname)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.MultiWriter(tw, h), tr); err != nil {
+			return err
+		}
+	}
+}
