@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/snapshot"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -30,7 +31,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/network"
-	securejoin "github.com/cyphar/filepath-securejoin"
 )
 
 const bucketBuildCache = "buildcache"
