@@ -442,7 +442,7 @@ func (b *builder) runCommand(ctx context.Context, st *stageState, cmd instructio
 			st.img, st.cfg = img, cfg
 			return nil
 		}
-		img, err := b.commitConfig(ctx, st.img, cfg, "/bin/sh -c #(nop) "+text)
+		img, err := b.commitConfig(ctx, st.img, cfg, "/bin/sh -c #(nop)  "+nopText(cmd, &cfg, text))
 		if err != nil {
 			return err
 		}
@@ -540,6 +540,20 @@ func (b *builder) runCommand(ctx context.Context, st *stageState, cmd instructio
 		return b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, text, true)
 	}
 	return errdefs.InvalidParameter(fmt.Sprintf("unsupported instruction: %s", text))
+}
+
+// nopText is a metadata step's history entry as docker's classic builder writes it
+// (exec forms as Go-quoted lists: CMD ["python3" "app.py"]).
+func nopText(cmd instructions.Command, cfg *container.Config, text string) string {
+	switch c := cmd.(type) {
+	case *instructions.CmdCommand:
+		return fmt.Sprintf("CMD %q", []string(cfg.Cmd))
+	case *instructions.EntrypointCommand:
+		return fmt.Sprintf("ENTRYPOINT %q", []string(cfg.Entrypoint))
+	case *instructions.ShellCommand:
+		return fmt.Sprintf("SHELL %q", c.Shell)
+	}
+	return text
 }
 
 // argsKey is the part of a cache key the stage's ARG values make.

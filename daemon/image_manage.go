@@ -93,8 +93,18 @@ func (d *Daemon) ListImages(ctx context.Context, o ImageListOptions) ([]imagetyp
 	}
 	_, hasRef := f["reference"]
 	_, hasDangling := f["dangling"]
+	parents := map[string]bool{}
+	for _, img := range imgs {
+		if img.Parent != "" {
+			parents[img.Parent] = true
+		}
+	}
 	out := []imagetypes.Summary{}
 	for _, img := range imgs {
+		// Untagged images other images were built on (build steps) show with -a only.
+		if !o.All && parents[img.ID] && len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 {
+			continue
+		}
 		if !before.IsZero() && !img.Created.Before(before) {
 			continue
 		}
@@ -156,7 +166,7 @@ func imageSummary(img *image.Image) imagetypes.Summary {
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	return imagetypes.Summary{ID: img.ID, Created: created, Size: img.Size, SharedSize: -1, Containers: -1, Labels: labels}
+	return imagetypes.Summary{ID: img.ID, ParentID: img.Parent, Created: created, Size: img.Size, SharedSize: -1, Containers: -1, Labels: labels}
 }
 
 // matchReference reports whether the familiar reference ref (or its name) matches one of
@@ -554,11 +564,18 @@ func (d *Daemon) ImagesPrune(ctx context.Context, f map[string][]string) (*image
 	imageMu.Lock()
 	defer imageMu.Unlock()
 	rep := &imagetypes.PruneReport{}
+	parents := map[string]bool{}
+	for _, img := range imgs {
+		if img.Parent != "" {
+			parents[img.Parent] = true
+		}
+	}
 	for _, img := range imgs {
 		if ctx.Err() != nil {
 			break
 		}
-		if danglingOnly && len(img.RepoTags) > 0 {
+		// Dangling: untagged and no image built on it (build steps stay, as in docker).
+		if danglingOnly && (len(img.RepoTags) > 0 || parents[img.ID]) {
 			continue
 		}
 		if !until.IsZero() && img.Created.After(until) {

@@ -90,6 +90,9 @@ func (s *Store) Commit(ctx context.Context, o CommitOptions) (*Image, error) {
 		Config:   cfg,
 		ChainIDs: ChainIDs(cfg.RootFS.DiffIDs),
 	}
+	if o.Parent != nil {
+		img.Parent = o.Parent.ID
+	}
 	if img.ManifestDigest, err = s.commitManifest(ctx, parent, l, id, int64(len(raw))); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,7 @@ type Image struct {
 	Config         ocispec.Image // the image config
 	ChainIDs       []string      // snapshot keys of its layers, bottom to top
 	ManifestDigest string        // digest of the platform-specific manifest
+	Parent         string        `json:",omitempty"` // the image it was committed on (commit, build steps)
 }
 
 type refRecord struct {

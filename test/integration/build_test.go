@@ -1,0 +1,214 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeContext writes files (path -> content) under a new directory and returns it.
+func writeContext(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// dockerBuild runs the real docker CLI's legacy builder against d in dir.
+func (d *Daemon) dockerBuild(t *testing.T, dir string, args ...string) Result {
+	t.Helper()
+	r := d.Docker(append([]string{"build"}, append(args, dir)...)...)
+	return r
+}
+
+func TestBuildCourseDockerfileAndCache(t *testing.T) {
+	d := StartDaemon(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `FROM busybox
+WORKDIR /app
+COPY ./app /app
+COPY requirements.txt /app/requirements.txt
+RUN cat /app/requirements.txt | wc -l > /app/count
+ENV GREETING=hello
+EXPOSE 7070
+CMD ["sh", "-c", "echo $GREETING from $(cat /app/main.txt) with $(cat /app/count) requirements"]
+`,
+		"app/main.txt":     "myapp",
+		"requirements.txt": "flask\nrequests\n",
+	})
+	r := d.dockerBuild(t, dir, "-t", "myapp:0.1")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Step 1/8 : FROM busybox") || !strings.Contains(r.Stdout, "Successfully tagged myapp:0.1") {
+		t.Fatalf("docker build: %s", r)
+	}
+	if out := must(t, d.Berth("run", "--rm", "myapp:0.1")).Stdout; out != "hello from myapp with 2 requirements\n" {
+		t.Fatalf("run of the built image: %q", out)
+	}
+	// history shows each step as the course's screenshot does.
+	hist := must(t, d.Berth("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "myapp:0.1")).Stdout
+	for _, want := range []string{`/bin/sh -c #(nop)  CMD ["sh" "-c" "echo $GREETING`, "/bin/sh -c #(nop)  EXPOSE 7070|0B", "/bin/sh -c #(nop)  ENV GREETING=hello|0B", "/bin/sh -c cat /app/requirements.txt | wc -l > /app/count|", "/bin/sh -c #(nop) COPY requirements.txt /app/requirements.txt|", "/bin/sh -c #(nop) WORKDIR /app|"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history lacks %q:\n%s", want, hist)
+		}
+	}
+	cfg := must(t, d.Berth("inspect", "-f", "{{.Config.WorkingDir}} {{.Config.Env}} {{.Config.ExposedPorts}} {{.Config.Cmd}}", "myapp:0.1")).Stdout
+	if !strings.Contains(cfg, "/app [") || !strings.Contains(cfg, "GREETING=hello") || !strings.Contains(cfg, "7070/tcp") {
+		t.Fatalf("image config: %q", cfg)
+	}
+
+	// Second build: every step from the cache, same image.
+	id1 := strings.TrimSpace(must(t, d.Berth("inspect", "-f", "{{.Id}}", "myapp:0.1")).Stdout)
+	r = d.dockerBuild(t, dir, "-t", "myapp:0.1")
+	if strings.Count(r.Stdout, "Using cache") != 7 {
+		t.Fatalf("cached build: %d steps cached, want 7:\n%s", strings.Count(r.Stdout, "Using cache"), r.Stdout)
+	}
+	if id2 := strings.TrimSpace(must(t, d.Berth("inspect", "-f", "{{.Id}}", "myapp:0.1")).Stdout); id2 != id1 {
+		t.Fatalf("cached build made another image: %s vs %s", id2, id1)
+	}
+	// touch changes no content: still all cached. Editing a file rebuilds from its COPY on.
+	now := filepath.Join(dir, "requirements.txt")
+	os.Chtimes(now, fileTime(t, now).AddDate(0, 0, 1), fileTime(t, now).AddDate(0, 0, 1))
+	if r = d.dockerBuild(t, dir, "-t", "myapp:0.1"); strings.Count(r.Stdout, "Using cache") != 7 {
+		t.Fatalf("after touch: %s", r.Stdout)
+	}
+	os.WriteFile(now, []byte("flask\nrequests\ngunicorn\n"), 0o644)
+	r = d.dockerBuild(t, dir, "-t", "myapp:0.1")
+	if c := strings.Count(r.Stdout, "Using cache"); c != 2 || !strings.Contains(r.Stdout, "Step 4/8 : COPY requirements.txt /app/requirements.txt\n ---> ") || strings.Contains(r.Stdout[strings.Index(r.Stdout, "Step 4/8"):], "Using cache") {
+		t.Fatalf("after an edit: %d cached:\n%s", c, r.Stdout)
+	}
+	if out := must(t, d.Berth("run", "--rm", "myapp:0.1")).Stdout; !strings.Contains(out, "with 3 requirements") {
+		t.Fatalf("rebuilt image: %q", out)
+	}
+	// --no-cache rebuilds every step; the cache survives a berthd restart.
+	if r = d.dockerBuild(t, dir, "--no-cache", "-t", "myapp:0.1"); strings.Contains(r.Stdout, "Using cache") || r.Code != 0 {
+		t.Fatalf("--no-cache: %s", r)
+	}
+	d.Kill()
+	d.Start()
+	if r = d.dockerBuild(t, dir, "-t", "myapp:0.1"); strings.Count(r.Stdout, "Using cache") != 7 {
+		t.Fatalf("after a berthd restart: %s", r.Stdout)
+	}
+}
+
+func fileTime(t *testing.T, p string) time.Time {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.ModTime()
+}
+
+func TestBuildInstructionOrderAndArgs(t *testing.T) {
+	d := StartDaemon(t)
+	// Different instruction text, different key: the course's figlet/cowsay example.
+	a := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo figlet cowsay > /pkgs\n"})
+	b := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo cowsay figlet > /pkgs\n"})
+	must(t, d.dockerBuild(t, a, "-t", "order:a"))
+	if r := d.dockerBuild(t, b, "-t", "order:b"); strings.Contains(r.Stdout, "Using cache") {
+		t.Fatalf("reordered packages hit the cache: %s", r.Stdout)
+	}
+	// ARG with a default, overridden by --build-arg; a different value is a different key.
+	args := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nARG WHO=world\nRUN echo hello $WHO > /greeting\nCMD [\"cat\", \"/greeting\"]\n"})
+	must(t, d.dockerBuild(t, args, "-t", "args:1"))
+	if out := must(t, d.Berth("run", "--rm", "args:1")).Stdout; out != "hello world\n" {
+		t.Fatalf("ARG default: %q", out)
+	}
+	r := d.dockerBuild(t, args, "--build-arg", "WHO=berth", "--build-arg", "UNUSED=1", "-t", "args:2")
+	if strings.Count(r.Stdout, "Using cache") != 0 && strings.Contains(r.Stdout, "RUN echo hello $WHO > /greeting\n ---> Using cache") {
+		t.Fatalf("another --build-arg value hit the cache: %s", r.Stdout)
+	}
+	if !strings.Contains(r.Stdout+r.Stderr, "[Warning] One or more build-args [UNUSED] were not consumed") {
+		t.Errorf("no warning for an unused build arg: %s", r)
+	}
+	if out := must(t, d.Berth("run", "--rm", "args:2")).Stdout; out != "hello berth\n" {
+		t.Fatalf("--build-arg: %q", out)
+	}
+	// ENTRYPOINT and CMD together; run-time arguments replace CMD.
+	ep := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nENTRYPOINT [\"echo\", \"entry\"]\nCMD [\"default\"]\n"})
+	must(t, d.dockerBuild(t, ep, "-t", "ep:1"))
+	if out := must(t, d.Berth("run", "--rm", "ep:1")).Stdout; out != "entry default\n" {
+		t.Fatalf("ENTRYPOINT+CMD: %q", out)
+	}
+	if out := must(t, d.Berth("run", "--rm", "ep:1", "override")).Stdout; out != "entry override\n" {
+		t.Fatalf("run-time CMD: %q", out)
+	}
+	if out := must(t, d.Berth("run", "--rm", "--entrypoint", "echo", "ep:1", "replaced")).Stdout; out != "replaced\n" {
+		t.Fatalf("--entrypoint: %q", out)
+	}
+}
+
+func TestBuildMultiStageAndAdd(t *testing.T) {
+	d := StartDaemon(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `FROM busybox AS build
+RUN mkdir /out && echo built > /out/artifact
+FROM busybox AS never
+RUN exit 7
+FROM busybox
+COPY --from=build /out/artifact /artifact
+COPY --chmod=600 --chown=1000:1000 secret.txt /secret.txt
+COPY dir/*.txt /globbed/
+CMD ["cat", "/artifact"]
+`,
+		"secret.txt": "s",
+		"dir/a.txt":  "a",
+		"dir/b.txt":  "b",
+		"dir/c.md":   "c",
+	})
+	r := d.dockerBuild(t, dir, "-t", "ms:1")
+	if r.Code != 0 || strings.Contains(r.Stdout, "exit 7") {
+		t.Fatalf("multi-stage (the unneeded stage must be skipped): %s", r)
+	}
+	out := must(t, d.Berth("run", "--rm", "ms:1", "sh", "-c", "cat /artifact; stat -c '%a %u:%g' /secret.txt; ls /globbed")).Stdout
+	if out != "built\n600 1000:1000\na.txt\nb.txt\n" {
+		t.Fatalf("multi-stage result: %q", out)
+	}
+	// --target stops at a stage.
+	must(t, d.dockerBuild(t, dir, "--target", "build", "-t", "ms:build"))
+	if out := must(t, d.Berth("run", "--rm", "ms:build", "cat", "/out/artifact")).Stdout; out != "built\n" {
+		t.Fatalf("--target: %q", out)
+	}
+}
+
+func TestBuildBadInput(t *testing.T) {
+	d := StartDaemon(t)
+	must(t, d.Berth("pull", "-q", "busybox"))
+	images := must(t, d.Berth("images", "-q")).Stdout
+	cases := []struct {
+		files map[string]string
+		args  []string
+		msg   string
+	}{
+		{map[string]string{"Dockerfile": "FROM busybox\nFROBNICATE x\n"}, nil, "unknown instruction: FROBNICATE"},
+		{map[string]string{"Dockerfile": "RUN true\n"}, nil, "no build stage"},
+		{map[string]string{"Dockerfile": "FROM busybox\nCOPY missing.txt /x\n"}, nil, "missing.txt"},
+		{map[string]string{"Dockerfile": "FROM busybox\nRUN echo failing-output && exit 3\n"}, nil, "returned a non-zero code: 3"},
+	}
+	for _, c := range cases {
+		dir := writeContext(t, c.files)
+		r := d.dockerBuild(t, dir, append(c.args, "-t", "bad:1")...)
+		if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, c.msg) {
+			t.Errorf("%v: want failure with %q, got %s", c.files, c.msg, r)
+		}
+		if c.msg == "returned a non-zero code: 3" && !strings.Contains(r.Stdout, "failing-output") {
+			t.Errorf("a failing RUN's output is not shown: %s", r)
+		}
+	}
+	if r := d.Berth("image", "inspect", "bad:1"); r.Code == 0 {
+		t.Errorf("a failed build tagged its image: %s", r)
+	}
+	if got := must(t, d.Berth("images", "-q")).Stdout; got != images {
+		t.Errorf("images listed after failed builds: %q, want %q", got, images)
+	}
+	if left := must(t, d.Berth("ps", "-aq")).Stdout; left != "" {
+		t.Errorf("build containers left: %q", left)
+	}
+}
