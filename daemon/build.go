@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,14 +23,17 @@ import (
 	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/metadata"
 	"github.com/berth-dev/berth/snapshot"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -68,6 +72,7 @@ type builder struct {
 	stages  []*buildStage
 	lex     *shell.Lex
 	usedArg map[string]bool
+	scratch []string // downloads, removed at the end
 	step    int
 	steps   int
 }
@@ -116,6 +121,11 @@ func (d *Daemon) Build(ctx context.Context, o BuildOptions) (string, error) {
 		return "", errdefs.InvalidParameter("failed to parse " + name + ": no build stage in current context")
 	}
 	b := &builder{d: d, o: o, dir: dir, lex: shell.NewLex(res.EscapeToken), usedArg: map[string]bool{}}
+	defer func() {
+		for _, s := range b.scratch {
+			os.RemoveAll(s)
+		}
+	}()
 	// Global ARGs (before the first FROM) are visible in FROM lines.
 	var global []string
 	for _, a := range metaArgs {
@@ -291,7 +301,13 @@ func (b *builder) buildStage(ctx context.Context, idx int, global []string) erro
 		st.img = &image.Image{}
 		st.img.Config.OS, st.img.Config.Architecture = "linux", goarch()
 	default:
-		img, err := b.baseImage(ctx, base)
+		platform := b.o.Platform
+		if s.Platform != "" {
+			if platform, _, err = b.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(global)); err != nil {
+				return errdefs.InvalidParameter(err.Error())
+			}
+		}
+		img, err := b.baseImage(ctx, base, platform)
 		if err != nil {
 			return err
 		}
@@ -329,9 +345,9 @@ func goarch() string {
 }
 
 // baseImage returns FROM's image, pulling it when missing (or always with --pull).
-func (b *builder) baseImage(ctx context.Context, ref string) (*image.Image, error) {
+func (b *builder) baseImage(ctx context.Context, ref, platform string) (*image.Image, error) {
 	if !b.o.Pull {
-		if img, err := b.d.images.Get(ctx, ref); err == nil {
+		if img, err := b.d.images.Get(ctx, ref); err == nil && checkPlatform(img, ref, platform) == nil {
 			return img, nil
 		}
 	}
@@ -344,7 +360,7 @@ func (b *builder) baseImage(ctx context.Context, ref string) (*image.Image, erro
 	if t, ok := named.(reference.Tagged); ok {
 		tag = t.Tag()
 	}
-	if err := b.d.Pull(ctx, reference.FamiliarName(named), tag, b.o.Platform, func(m jsonstream.Message) {
+	if err := b.d.Pull(ctx, reference.FamiliarName(named), tag, platform, func(m jsonstream.Message) {
 		if !b.o.Quiet && m.Status != "" && m.ID == "" {
 			b.o.Out(jsonstream.Message{Stream: m.Status + "\n"})
 		}
@@ -535,9 +551,9 @@ func (b *builder) runCommand(ctx context.Context, st *stageState, cmd instructio
 	case *instructions.RunCommand:
 		return b.run(ctx, st, c, text)
 	case *instructions.CopyCommand:
-		return b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, text, false)
+		return b.copy(ctx, st, c.SourcesAndDest, c.From, c.Chown, c.Chmod, "", text, false)
 	case *instructions.AddCommand:
-		return b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, text, true)
+		return b.copy(ctx, st, c.SourcesAndDest, "", c.Chown, c.Chmod, c.Checksum, text, true)
 	}
 	return errdefs.InvalidParameter(fmt.Sprintf("unsupported instruction: %s", text))
 }
@@ -603,7 +619,7 @@ func (b *builder) layerStep(ctx context.Context, st *stageState, createdBy, extr
 		st.img, st.cfg = img, cfg
 		return nil
 	}
-	img, err := b.withContainer(ctx, st, nil, func(c *Container) error { return work(c.ID) }, cfg, createdBy)
+	img, err := b.withContainer(ctx, st, nil, nil, func(c *Container) error { return work(c.ID) }, cfg, createdBy)
 	if err != nil {
 		return err
 	}
@@ -615,7 +631,7 @@ func (b *builder) layerStep(ctx context.Context, st *stageState, createdBy, extr
 
 // withContainer creates a container of the stage's image (cmd when set), lets work use
 // it, commits its changes with cfg and removes it.
-func (b *builder) withContainer(ctx context.Context, st *stageState, cmd []string, work func(*Container) error, cfg container.Config, createdBy string) (*image.Image, error) {
+func (b *builder) withContainer(ctx context.Context, st *stageState, cmd []string, hc *container.HostConfig, work func(*Container) error, cfg container.Config, createdBy string) (*image.Image, error) {
 	parent := st.img
 	if parent.ID == "" { // FROM scratch: give it an image to start from
 		img, err := b.commitConfig(ctx, parent, st.cfg, "")
@@ -635,7 +651,10 @@ func (b *builder) withContainer(ctx context.Context, st *stageState, cmd []strin
 	ccfg.Labels = nil
 	ccfg.Volumes = nil
 	ccfg.ExposedPorts = nil
-	c, err := b.d.Create(ctx, CreateOptions{Config: &ccfg, HostConfig: &container.HostConfig{}})
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	c, err := b.d.Create(ctx, CreateOptions{Config: &ccfg, HostConfig: hc})
 	if err != nil {
 		return nil, err
 	}
@@ -696,6 +715,15 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	if c.PrependShell {
 		createdBy = "/bin/sh -c " + strings.Join(c.CmdLine, " ")
 	}
+	// RUN <<EOF … EOF: the heredoc is the script.
+	if c.PrependShell && len(c.Files) == 1 && strings.HasPrefix(strings.TrimSpace(strings.Join(c.CmdLine, " ")), "<<") {
+		cmd = b.commandLine(st, []string{c.Files[0].Data}, true)
+	}
+	hc, release, err := b.runMounts(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	key := cacheKey(st.img.ID, "run", text, b.argsKey(st))
 	if img := b.cached(ctx, key); img != nil {
 		b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
@@ -703,7 +731,7 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 		return nil
 	}
 	cfg := cloneConfig(st.cfg)
-	img, err := b.withContainer(ctx, st, cmd, func(ctr *Container) error {
+	img, err := b.withContainer(ctx, st, cmd, hc, func(ctr *Container) error {
 		b.say(" ---> Running in %s\n", shortID(ctr.ID))
 		out := &streamWriter{out: b.o.Out, quiet: b.o.Quiet}
 		wait, err := b.d.WaitFor(ctr.ID, string(container.WaitConditionNextExit))
@@ -737,6 +765,59 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
 	st.img = img
 	return nil
+}
+
+// runMounts turns RUN --mount options into the step container's mounts: cache (a
+// directory per id kept across builds), bind (from the context or a stage, read-only
+// unless rw) and tmpfs.
+func (b *builder) runMounts(ctx context.Context, c *instructions.RunCommand) (*container.HostConfig, func(), error) {
+	hc := &container.HostConfig{}
+	var releases []func()
+	release := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	for _, m := range instructions.GetMounts(c) {
+		target := m.Target
+		switch m.Type {
+		case instructions.MountTypeCache:
+			id := m.CacheID
+			if id == "" {
+				id = target
+			}
+			sum := sha256.Sum256([]byte(id))
+			dir := filepath.Join(b.d.cfg.DataRoot, "buildcache-mounts", hex.EncodeToString(sum[:16]))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				release()
+				return nil, nil, err
+			}
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: dir, Target: target, ReadOnly: m.ReadOnly})
+		case instructions.MountTypeBind:
+			root := b.dir
+			if m.From != "" {
+				dir, rel, err := b.mountFrom(ctx, m.From)
+				if err != nil {
+					release()
+					return nil, nil, err
+				}
+				releases = append(releases, rel)
+				root = dir
+			}
+			src, err := securejoin.SecureJoin(root, m.Source)
+			if err != nil {
+				release()
+				return nil, nil, err
+			}
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: target, ReadOnly: m.ReadOnly})
+		case instructions.MountTypeTmpfs:
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: target, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeLimit}})
+		default:
+			release()
+			return nil, nil, errdefs.InvalidParameter(fmt.Sprintf("RUN --mount=type=%s is not supported", m.Type))
+		}
+	}
+	return hc, release, nil
 }
 
 // buildError is a failed step, reported with its exit code as dockerd does.
@@ -793,7 +874,7 @@ func dirTar(p string) io.Reader {
 }
 
 // copy runs COPY and ADD of context files (or another stage's with from).
-func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod, text string, add bool) error {
+func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod, checksum, text string, add bool) error {
 	root := b.dir
 	if from != "" {
 		dir, release, err := b.mountFrom(ctx, from)
@@ -820,7 +901,15 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 	var files []copySource
 	for _, src := range sd.SourcePaths {
 		if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
-			return errdefs.InvalidParameter("ADD from a URL is not supported yet")
+			if !add {
+				return errdefs.InvalidParameter("source can't be a URL for COPY")
+			}
+			f, err := b.download(ctx, src, checksum)
+			if err != nil {
+				return err
+			}
+			files = append(files, f)
+			continue
 		}
 		matches, err := contextGlob(root, src)
 		if err != nil {
@@ -881,7 +970,7 @@ func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), e
 	if j := b.stageIndex(from, len(b.stages)); j >= 0 && b.stages[j].image != nil {
 		img = b.stages[j].image
 	} else {
-		i, err := b.baseImage(ctx, from)
+		i, err := b.baseImage(ctx, from, b.o.Platform)
 		if err != nil {
 			return "", nil, err
 		}
@@ -911,10 +1000,66 @@ func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), e
 
 // copySource is one matched source: its path in the context and the name it keeps.
 type copySource struct {
-	abs  string // resolved inside the context
-	rel  string // as matched, relative to the context
-	info fs.FileInfo
+	abs    string // resolved inside the context
+	rel    string // as matched, relative to the context
+	info   fs.FileInfo
+	remote bool // downloaded by ADD: never unpacked
 }
+
+// download fetches an ADD URL into the build's scratch space, checking --checksum.
+func (b *builder) download(ctx context.Context, url, checksum string) (copySource, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return copySource{}, errdefs.InvalidParameter(err.Error())
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return copySource{}, fmt.Errorf("ADD %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return copySource{}, fmt.Errorf("ADD %s: %s", url, resp.Status)
+	}
+	name := path.Base(req.URL.Path)
+	if name == "/" || name == "." || name == "" {
+		name = "__unnamed__"
+	}
+	dir, err := os.MkdirTemp(filepath.Join(b.d.cfg.DataRoot, "tmp"), "add-")
+	if err != nil {
+		return copySource{}, err
+	}
+	p := filepath.Join(dir, name)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return copySource{}, err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), resp.Body)
+	f.Close()
+	if err != nil {
+		return copySource{}, fmt.Errorf("ADD %s: %w", url, err)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); checksum != "" && got != checksum {
+		return copySource{}, errdefs.InvalidParameter(fmt.Sprintf("digest mismatch %s: %s", got, checksum))
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		os.Chtimes(p, lm, lm)
+	}
+	b.scratch = append(b.scratch, dir)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return copySource{}, err
+	}
+	return copySource{abs: p, rel: name, info: &modeInfo{FileInfo: fi, mode: 0o600}, remote: true}, nil
+}
+
+// modeInfo overrides a file's permissions (ADD of a URL gives 0600, as docker does).
+type modeInfo struct {
+	fs.FileInfo
+	mode fs.FileMode
+}
+
+func (m *modeInfo) Mode() fs.FileMode { return m.FileInfo.Mode()&^fs.ModePerm | m.mode }
 
 // contextGlob resolves a COPY source inside the context (no escape through .. or links).
 func contextGlob(root, src string) ([]copySource, error) {
@@ -1043,7 +1188,7 @@ func writeCopyTar(w io.Writer, files []copySource, dest string, destIsDir bool, 
 		if destIsDir {
 			target = path.Join(dest, path.Base(f.rel))
 		}
-		if add && isLocalArchive(f.abs) {
+		if add && !f.remote && isLocalArchive(f.abs) {
 			if err := extractInto(tw, h, f.abs, strings.TrimSuffix(dest, "/"), mkdirs); err != nil {
 				return "", err
 			}
@@ -1115,4 +1260,67 @@ func extractInto(tw *tar.Writer, h io.Writer, p, dest string, mkdirs func(string
 			return err
 		}
 	}
+}
+
+// BuildPrune frees the build cache: the step records (older than until, when set), the
+// untagged images only the cache kept, and with all the RUN --mount=type=cache directories.
+func (d *Daemon) BuildPrune(ctx context.Context, all bool, until time.Time) (build.CachePruneReport, error) {
+	type entry struct {
+		key string
+		rec cacheRecord
+	}
+	var entries []entry
+	err := d.db.View(func(tx *metadata.Tx) error {
+		return tx.ForEach(bucketBuildCache, func(k string, raw []byte) error {
+			var rec cacheRecord
+			if err := json.Unmarshal(raw, &rec); err == nil {
+				entries = append(entries, entry{k, rec})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return build.CachePruneReport{}, err
+	}
+	rep := build.CachePruneReport{CachesDeleted: []string{}}
+	ids := map[string]bool{}
+	for _, e := range entries {
+		if !until.IsZero() && !e.rec.Created.Before(until) {
+			continue
+		}
+		if err := d.db.Delete(bucketBuildCache, e.key); err != nil {
+			return rep, err
+		}
+		rep.CachesDeleted = append(rep.CachesDeleted, e.key[:12])
+		ids[e.rec.ImageID] = true
+	}
+	// Children first: an image others were built on cannot go before them.
+	for removed := true; removed; {
+		removed = false
+		for id := range ids {
+			img, err := d.images.Get(ctx, id)
+			if err != nil || len(img.RepoTags) > 0 {
+				delete(ids, id)
+				continue
+			}
+			if _, freed, err := d.imageDelete(ctx, strings.TrimPrefix(id, "sha256:"), false); err == nil {
+				rep.SpaceReclaimed += uint64(freed)
+				delete(ids, id)
+				removed = true
+			}
+		}
+	}
+	if all {
+		dir := filepath.Join(d.cfg.DataRoot, "buildcache-mounts")
+		filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+			if err == nil && e.Type().IsRegular() {
+				if fi, err := e.Info(); err == nil {
+					rep.SpaceReclaimed += uint64(fi.Size())
+				}
+			}
+			return nil
+		})
+		os.RemoveAll(dir)
+	}
+	return rep, nil
 }

@@ -204,3 +204,6 @@ func (d *Daemon) Resize(ctx context.Context, ref string, h, w uint16) error {
 	}
 	return sh.Resize(ctx, w, h)
 }
+
+// ParseUntil parses an until filter (a Go duration before now, or a timestamp).
+func ParseUntil(v string) (time.Time, error) { return parseUntil(v) }

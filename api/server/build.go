@@ -3,7 +3,9 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/berth-dev/berth/daemon"
 	"github.com/berth-dev/berth/errdefs"
@@ -12,6 +14,36 @@ import (
 
 func (s *Server) buildRoutes() {
 	s.handle("POST /build", s.build)
+	s.handle("POST /build/prune", s.buildPrune)
+}
+
+// buildPrune is POST /build/prune: all=true, filters until=<duration or time>.
+func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
+	f, err := decodeFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		return err
+	}
+	all := boolValue(r, "all")
+	var until time.Time
+	for k, v := range f {
+		switch k {
+		case "until":
+			if len(v) > 0 {
+				if until, err = daemon.ParseUntil(v[0]); err != nil {
+					return err
+				}
+			}
+		case "all":
+			all = true
+		default:
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid filter '%s'", k))
+		}
+	}
+	rep, err := s.d.BuildPrune(r.Context(), all, until)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 // build runs the legacy builder (POST /build): a tar context in the body, a JSON

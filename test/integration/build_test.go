@@ -1,6 +1,13 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,5 +217,58 @@ func TestBuildBadInput(t *testing.T) {
 	}
 	if left := must(t, d.Berth("ps", "-aq")).Stdout; left != "" {
 		t.Errorf("build containers left: %q", left)
+	}
+}
+
+func TestBuildRunMountsHeredocAddAndPrune(t *testing.T) {
+	d := StartDaemon(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "remote file\n") }))
+	defer srv.Close()
+	sum := sha256.Sum256([]byte("remote file\n"))
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	tw.WriteHeader(&tar.Header{Name: "inner/x.txt", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x\n"))
+	tw.Close()
+	df := "FROM busybox\n" +
+		"RUN --mount=type=cache,target=/cache echo run >> /cache/runs && cat /cache/runs | wc -l > /cache-count\n" +
+		"RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp /mnt/data.txt /copied\n" +
+		"RUN <<EOF\necho from heredoc > /heredoc\necho second line >> /heredoc\nEOF\n" +
+		"ADD --checksum=sha256:" + hex.EncodeToString(sum[:]) + " " + srv.URL + "/remote.txt /remote.txt\n" +
+		"ADD bundle.tar /unpacked/\n"
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": df + "COPY ../../etc/passwd /escaped\n",
+		"data.txt":   "bound\n",
+		"bundle.tar": tarBuf.String(),
+	})
+	// ../../etc/passwd resolves inside the context: not found there.
+	if r := d.dockerBuild(t, dir, "-t", "mounts:1"); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "etc/passwd") {
+		t.Fatalf("COPY ../../etc/passwd escaped the context or failed otherwise: %s", r)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644)
+	must(t, d.dockerBuild(t, dir, "-t", "mounts:1"))
+	out := must(t, d.Berth("run", "--rm", "mounts:1", "sh", "-c", "cat /cache-count /copied /heredoc /remote.txt /unpacked/inner/x.txt; stat -c %a /remote.txt; ls -A /cache 2>/dev/null; echo END")).Stdout
+	want := "1\nbound\nfrom heredoc\nsecond line\nremote file\nx\n600\n"
+	if out != want+"END\n" {
+		t.Fatalf("result: %q, want %q and nothing of the cache mount in the image", out, want+"END\n")
+	}
+	// The cache mount persists across builds (a --no-cache rebuild sees the first run's file).
+	must(t, d.dockerBuild(t, dir, "--no-cache", "-t", "mounts:2"))
+	if out := must(t, d.Berth("run", "--rm", "mounts:2", "cat", "/cache-count")).Stdout; out != "2\n" {
+		t.Fatalf("cache mount across builds: %q", out)
+	}
+	// A wrong checksum fails the build.
+	bad := strings.Replace(df, hex.EncodeToString(sum[:]), strings.Repeat("0", 64), 1)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(bad), 0o644)
+	if r := d.dockerBuild(t, dir, "-t", "mounts:bad"); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "digest mismatch") {
+		t.Fatalf("ADD with a wrong checksum: %s", r)
+	}
+	// builder prune frees the cache: the next build runs every step again.
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644)
+	if resp, body := d.api(t, "POST", "/build/prune?all=1", nil); resp.StatusCode != 200 || !strings.Contains(string(body), "CachesDeleted") {
+		t.Fatalf("POST /build/prune: %d %s", resp.StatusCode, body)
+	}
+	if r := must(t, d.dockerBuild(t, dir, "-t", "mounts:3")); strings.Contains(r.Stdout, "Using cache") {
+		t.Fatalf("cache still used after builder prune: %s", r.Stdout)
 	}
 }
