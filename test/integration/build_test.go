@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,7 +119,11 @@ func TestBuildInstructionOrderAndArgs(t *testing.T) {
 	// Different instruction text, different key: the course's figlet/cowsay example.
 	a := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo figlet cowsay > /pkgs\n"})
 	b := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo cowsay figlet > /pkgs\n"})
-	must(t, d.dockerBuild(t, a, "-t", "order:a"))
+	// DOCKER_BUILDKIT=0 takes the same legacy path as plain docker build.
+	docker, _ := exec.LookPath("docker")
+	if r := d.run(nil, docker, []string{"build", "-t", "order:a", a}, "DOCKER_HOST=unix://"+d.Sock, "DOCKER_BUILDKIT=0", "DOCKER_CONFIG="+filepath.Join(d.DataRoot, "docker-config")); r.Code != 0 || !strings.Contains(r.Stdout, "Successfully tagged order:a") {
+		t.Fatalf("DOCKER_BUILDKIT=0 docker build: %s", r)
+	}
 	if r := d.dockerBuild(t, b, "-t", "order:b"); strings.Contains(r.Stdout, "Using cache") {
 		t.Fatalf("reordered packages hit the cache: %s", r.Stdout)
 	}
