@@ -105,11 +105,12 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newDiffCommand(c), newEventsCommand(c), newPauseCommand(c), newUnpauseCommand(c),
 		newRenameCommand(c), newCopyCommand(c), newCommitCommand(c), newExportCommand(c),
 		newUpdateCommand(c),
-		newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c),
+		newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newBuilderCommand(c), newSystemCommand(c),
 	)
 	for _, group := range [][]*cobra.Command{pushCommands(c), imageManageCommands(c), imageArchiveCommands(c), searchCommands(c)} {
 		root.AddCommand(group...)
 	}
+	addBuildCommands(root, c)
 	disableFlagsInUseLine(root)
 	return root
 }

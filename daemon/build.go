@@ -35,23 +35,26 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/patternmatcher"
 )
 
 const bucketBuildCache = "buildcache"
 
 // BuildOptions is what POST /build carries (the legacy builder's parameters).
 type BuildOptions struct {
-	Context    io.Reader // a tar of the build context
-	Dockerfile string    // its path in the context ("" = Dockerfile)
-	Tags       []string
-	BuildArgs  map[string]*string
-	Labels     map[string]string
-	Target     string
-	NoCache    bool
-	Pull       bool
-	Quiet      bool
-	Platform   string
-	Out        func(jsonstream.Message)
+	Context     io.Reader // a tar of the build context
+	Dockerfile  string    // its path in the context ("" = Dockerfile)
+	Tags        []string
+	BuildArgs   map[string]*string
+	Labels      map[string]string
+	Target      string
+	NoCache     bool
+	Pull        bool
+	Quiet       bool
+	Platform    string
+	NetworkMode string   // RUN steps' network (--network)
+	ExtraHosts  []string // RUN steps' --add-host
+	Out         func(jsonstream.Message)
 }
 
 // defaultBuildArgs are Docker's predefined ARGs, usable without being declared.
@@ -108,6 +111,9 @@ func (d *Daemon) Build(ctx context.Context, o BuildOptions) (string, error) {
 	df, err := os.ReadFile(dfPath)
 	if err != nil {
 		return "", errdefs.InvalidParameter(fmt.Sprintf("Cannot locate specified Dockerfile: %s", name))
+	}
+	if err := dropIgnoredBuildFiles(dir, name); err != nil {
+		return "", err
 	}
 	res, err := parser.Parse(bytes.NewReader(df))
 	if err != nil {
@@ -183,6 +189,9 @@ func (d *Daemon) Build(ctx context.Context, o BuildOptions) (string, error) {
 		}
 	}
 	b.o.Out(jsonstream.Message{Aux: auxID(img.ID)})
+	if o.Quiet {
+		o.Out(jsonstream.Message{Stream: img.ID + "\n"})
+	}
 	b.say("Successfully built %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
 	for _, t := range o.Tags {
 		ref, err := reference.ParseNormalizedNamed(t)
@@ -771,7 +780,7 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 // directory per id kept across builds), bind (from the context or a stage, read-only
 // unless rw) and tmpfs.
 func (b *builder) runMounts(ctx context.Context, c *instructions.RunCommand) (*container.HostConfig, func(), error) {
-	hc := &container.HostConfig{}
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(b.o.NetworkMode), ExtraHosts: b.o.ExtraHosts}
 	var releases []func()
 	release := func() {
 		for _, r := range releases {
@@ -996,6 +1005,35 @@ func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), e
 		return "", nil, err
 	}
 	return dir, release, nil
+}
+
+// dropIgnoredBuildFiles removes the Dockerfile and .dockerignore from the context when
+// .dockerignore excludes them (they are sent anyway), as dockerd does, so that COPY .
+// does not copy them.
+func dropIgnoredBuildFiles(dir, dockerfile string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, ".dockerignore"))
+	if err != nil {
+		return nil
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, l)
+		}
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return errdefs.InvalidParameter(fmt.Sprintf("invalid .dockerignore: %v", err))
+	}
+	for _, f := range []string{dockerfile, ".dockerignore"} {
+		rel := filepath.Clean(f)
+		if ignored, _ := pm.MatchesOrParentMatches(rel); ignored {
+			if p, err := securejoin.SecureJoin(dir, rel); err == nil {
+				os.Remove(p)
+			}
+		}
+	}
+	return nil
 }
 
 // copySource is one matched source: its path in the context and the name it keeps.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/daemon"
@@ -51,14 +52,18 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	o := daemon.BuildOptions{
-		Context:    r.Body,
-		Dockerfile: q.Get("dockerfile"),
-		Tags:       q["t"],
-		Target:     q.Get("target"),
-		NoCache:    boolValue(r, "nocache"),
-		Pull:       boolValue(r, "pull"),
-		Quiet:      boolValue(r, "q"),
-		Platform:   q.Get("platform"),
+		Context:     r.Body,
+		Dockerfile:  q.Get("dockerfile"),
+		Tags:        q["t"],
+		Target:      q.Get("target"),
+		NoCache:     boolValue(r, "nocache"),
+		Pull:        boolValue(r, "pull"),
+		Quiet:       boolValue(r, "q"),
+		Platform:    q.Get("platform"),
+		NetworkMode: q.Get("networkmode"),
+	}
+	if v := q.Get("extrahosts"); v != "" {
+		o.ExtraHosts = strings.Split(v, ",")
 	}
 	if v := q.Get("buildargs"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {

@@ -277,3 +277,46 @@ func TestBuildRunMountsHeredocAddAndPrune(t *testing.T) {
 		t.Fatalf("cache still used after builder prune: %s", r.Stdout)
 	}
 }
+
+func TestBuildBerthCLI(t *testing.T) {
+	d := StartDaemon(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\nCMD [\"ls\", \"-A\", \"/ctx\"]\n",
+		".dockerignore": "secret.txt\nlogs/\n.dockerignore\nDockerfile\n",
+		"keep.txt":      "k",
+		"secret.txt":    "s",
+		"logs/a.log":    "l",
+	})
+	iid := filepath.Join(t.TempDir(), "iid")
+	r := must(t, d.Berth("build", "-q", "--iidfile", iid, "-t", "cli:1", "-t", "cli:2", dir))
+	id := strings.TrimSpace(r.Stdout)
+	if !strings.HasPrefix(id, "sha256:") || readFile(t, iid) != id {
+		t.Fatalf("-q printed %q, --iidfile has %q", id, readFile(t, iid))
+	}
+	// .dockerignore: neither the ignored files nor the Dockerfile and .dockerignore get in.
+	if out := must(t, d.Berth("run", "--rm", "cli:2")).Stdout; out != "keep.txt\n" {
+		t.Fatalf("context in the image: %q", out)
+	}
+	// -f outside the context.
+	other := writeContext(t, map[string]string{"Other.Dockerfile": "FROM busybox\nCOPY keep.txt /k\n"})
+	must(t, d.Berth("build", "-f", filepath.Join(other, "Other.Dockerfile"), "-t", "cli:3", dir))
+	if out := must(t, d.Berth("run", "--rm", "cli:3", "cat", "/k")).Stdout; out != "k" {
+		t.Fatalf("-f outside the context: %q", out)
+	}
+	// A failing RUN: its output, its exit code, no tag.
+	bad := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo about to fail && exit 3\n"})
+	r = d.Berth("build", "-t", "cli:bad", bad)
+	if r.Code != 3 || !strings.Contains(r.Stdout, "about to fail") || !strings.Contains(r.Stderr, "The command '/bin/sh -c echo about to fail && exit 3' returned a non-zero code: 3") {
+		t.Fatalf("failing build: %s", r)
+	}
+	if r := d.Berth("build", "-f", filepath.Join(dir, "nope"), dir); r.Code == 0 || !strings.Contains(r.Stderr, "unable to prepare context") {
+		t.Fatalf("-f that does not exist: %s", r)
+	}
+	// builder prune -af empties the cache.
+	if r := must(t, d.Berth("builder", "prune", "-af")); !strings.Contains(r.Stdout, "Total reclaimed space:") {
+		t.Fatalf("builder prune: %s", r)
+	}
+	if r := must(t, d.Berth("build", "-t", "cli:1", dir)); strings.Contains(r.Stdout, "Using cache") {
+		t.Fatalf("cache used after builder prune: %s", r.Stdout)
+	}
+}
