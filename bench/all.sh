@@ -11,3 +11,4 @@ cd "$(dirname "$0")"
 ./logs.sh
 ./pullpush.sh
 ./network.sh
+./build.sh

@@ -89,6 +89,30 @@ stop_pid() {
   kill -KILL "$1" 2>/dev/null || true
 }
 
+# cpu_idle_pct SECS prints the share (percent) of CPU time the whole machine spent idle,
+# not counting I/O wait, over the next SECS seconds (from /proc/stat).
+cpu_idle_pct() {
+  local -a a b
+  read -r -a a </proc/stat
+  sleep "$1"
+  read -r -a b </proc/stat
+  awk -v a="${a[*]:1:8}" -v b="${b[*]:1:8}" 'BEGIN {
+    split(a, x); split(b, y); for (i = 1; i <= 8; i++) t += y[i] - x[i]
+    printf "%d", t ? 100 * (y[4] - x[4]) / t : 100 }'
+}
+
+# wait_idle PCT SECS waits up to SECS seconds for a second in which the machine was at
+# least PCT % idle (other people's work skews sub-second timings) and prints the idle
+# percentage it saw last; it returns non-zero when it gave up.
+wait_idle() {
+  local end=$((SECONDS + $2)) idle
+  while :; do
+    idle=$(cpu_idle_pct 1)
+    [ "$idle" -ge "$1" ] && { echo "$idle"; return 0; }
+    [ "$SECONDS" -lt "$end" ] || { echo "$idle"; return 1; }
+  done
+}
+
 # wait_for CMD... retries CMD for up to 20 s.
 wait_for() {
   local i
