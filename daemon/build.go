@@ -1242,35 +1242,38 @@ func writeCopyTar(w io.Writer, files []copySource, dest string, destIsDir bool, 
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// isLocalArchive reports whether ADD should unpack the file (a tar, maybe compressed).
-func isLocalArchive(p string) bool {
+// openArchive opens a file as a (possibly compressed) tar; close closes both layers.
+func openArchive(p string) (tr *tar.Reader, close func(), err error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return false
+		return nil, nil, err
 	}
-	defer f.Close()
 	r, err := archive.DecompressStream(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return tar.NewReader(r), func() { r.Close(); f.Close() }, nil
+}
+
+// isLocalArchive reports whether ADD should unpack the file (a tar, maybe compressed).
+func isLocalArchive(p string) bool {
+	tr, closeAll, err := openArchive(p)
 	if err != nil {
 		return false
 	}
-	defer r.Close()
-	_, err = tar.NewReader(r).Next()
+	defer closeAll()
+	_, err = tr.Next()
 	return err == nil
 }
 
 // extractInto copies an archive's entries under dest into the COPY tar.
 func extractInto(tw *tar.Writer, h io.Writer, p, dest string, mkdirs func(string) error) error {
-	f, err := os.Open(p)
+	tr, closeAll, err := openArchive(p)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	r, err := archive.DecompressStream(f)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	tr := tar.NewReader(r)
+	defer closeAll()
 	if err := mkdirs(dest + "/x"); err != nil {
 		return err
 	}
