@@ -312,6 +312,16 @@ func TestBuildBerthCLI(t *testing.T) {
 	if r := d.Berth("build", "-f", filepath.Join(dir, "nope"), dir); r.Code == 0 || !strings.Contains(r.Stderr, "unable to prepare context") {
 		t.Fatalf("-f that does not exist: %s", r)
 	}
+	// A RUN that changes no file adds history but no layer.
+	nl := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\nRUN touch /x\n"})
+	must(t, d.Berth("build", "-q", "-t", "nolayer:1", nl))
+	layers := must(t, d.Berth("image", "inspect", "-f", "{{len .RootFS.Layers}}", "busybox", "nolayer:1")).Stdout
+	if f := strings.Fields(layers); len(f) != 2 || atoi(t, f[1]) != atoi(t, f[0])+1 {
+		t.Fatalf("layers of busybox and of the build: %q (want one more, for RUN touch only)", layers)
+	}
+	if hist := must(t, d.Berth("history", "--format", "{{.CreatedBy}}|{{.Size}}", "nolayer:1")).Stdout; !strings.Contains(hist, "/bin/sh -c true|0B") {
+		t.Fatalf("history of RUN true: %q", hist)
+	}
 	// builder prune -af empties the cache.
 	if r := must(t, d.Berth("builder", "prune", "-af")); !strings.Contains(r.Stdout, "Total reclaimed space:") {
 		t.Fatalf("builder prune: %s", r)
