@@ -45,7 +45,8 @@ type BuildOptions struct {
 	ForceRemove bool
 	Network     string // networking mode of RUN; "" or "default" for the daemon's default
 	ExtraHosts  []string
-	Compress    bool // gzip a directory context before sending it
+	Compress    bool   // gzip a directory context before sending it
+	Progress    string // auto (timings on a terminal), plain, tty (timings)
 }
 
 // ImageBuilder is what building an image needs from the daemon.
@@ -91,7 +92,7 @@ func newBuildCommand(c *CLI) *cobra.Command {
 	fs.StringVar(&opts.Network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fs.Var(newListValue(&opts.ExtraHosts, validateExtraHost), "add-host", `Add a custom host-to-IP mapping ("host:ip")`)
 	fs.BoolVar(&opts.Compress, "compress", false, "Compress the build context using gzip")
-	fs.Var(new(progressValue), "progress", `Set type of progress output ("auto", "plain", "tty")`)
+	fs.Var((*progressValue)(&opts.Progress), "progress", `Set type of progress output ("auto", "plain", "tty")`)
 	return cmd
 }
 
@@ -103,8 +104,7 @@ func validateTag(v string) (string, error) {
 	return v, nil
 }
 
-// progressValue is --progress: checked, and otherwise without effect, since the
-// legacy builder's output is the same in every mode.
+// progressValue is --progress: tty (and auto on a terminal) adds each step's time.
 type progressValue string
 
 func (p *progressValue) Set(v string) error {
@@ -219,7 +219,16 @@ func BuildImage(ctx context.Context, api ImageBuilder, s Streams, opts BuildOpti
 	// the "Sending build context" line comes first.
 	stream := &gatedReader{r: resp.Body, gate: sending.done, ctx: ctx}
 	fd, tty := term.GetFdInfo(buildOut)
-	err = jsonmessage.DisplayJSONMessagesStream(stream, buildOut, fd, tty, aux)
+	display := buildOut
+	var timer *stepTimer
+	if !opts.Quiet && (opts.Progress == "tty" || (opts.Progress == "" || opts.Progress == "auto") && tty) {
+		timer = &stepTimer{w: buildOut, now: time.Now}
+		display = timer
+	}
+	err = jsonmessage.DisplayJSONMessagesStream(stream, display, fd, tty, aux)
+	if timer != nil {
+		timer.close()
+	}
 	sending.stop()
 	if err != nil {
 		if cerr := bc.Err(); cerr != nil {
@@ -401,4 +410,51 @@ func (g *gatedReader) Read(b []byte) (int, error) {
 		g.gate = nil
 	}
 	return g.r.Read(b)
+}
+
+// stepTimer passes the build output through and ends each step with its duration
+// (" ---> 0.31s"), for --progress=tty.
+type stepTimer struct {
+	w      io.Writer
+	now    func() time.Time
+	start  time.Time
+	inStep bool
+	buf    []byte
+}
+
+func (s *stepTimer) Write(p []byte) (int, error) {
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := s.buf[:i+1]
+		if bytes.HasPrefix(line, []byte("Step ")) || bytes.HasPrefix(line, []byte("Successfully built ")) {
+			s.finish()
+			if line[0] == 'S' && line[1] == 't' {
+				s.start, s.inStep = s.now(), true
+			}
+		}
+		if _, err := s.w.Write(line); err != nil {
+			return 0, err
+		}
+		s.buf = s.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (s *stepTimer) finish() {
+	if s.inStep {
+		fmt.Fprintf(s.w, " ---> %.2fs\n", s.now().Sub(s.start).Seconds())
+		s.inStep = false
+	}
+}
+
+// close writes what is left (a last line without a newline).
+func (s *stepTimer) close() {
+	if len(s.buf) > 0 {
+		s.w.Write(s.buf)
+		s.buf = nil
+	}
 }

@@ -364,3 +364,16 @@ func TestBuildContextReadError(t *testing.T) {
 		t.Errorf("read error: %d %q %q, want %q", code, out, errOut, want)
 	}
 }
+
+func TestStepTimer(t *testing.T) {
+	var out bytes.Buffer
+	clock := time.Unix(0, 0)
+	st := &stepTimer{w: &out, now: func() time.Time { clock = clock.Add(250 * time.Millisecond); return clock }}
+	io.WriteString(st, "Step 1/2 : FROM busybox\n ---> abc\nStep 2/2 : RUN echo hi\nhi")
+	io.WriteString(st, "\n ---> def\nSuccessfully built def\n")
+	st.close()
+	want := "Step 1/2 : FROM busybox\n ---> abc\n ---> 0.25s\nStep 2/2 : RUN echo hi\nhi\n ---> def\n ---> 0.25s\nSuccessfully built def\n"
+	if out.String() != want {
+		t.Fatalf("got %q\nwant %q", out.String(), want)
+	}
+}

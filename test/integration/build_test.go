@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,13 @@ func TestBuildBerthCLI(t *testing.T) {
 	}
 	if r := d.Berth("build", "-f", filepath.Join(dir, "nope"), dir); r.Code == 0 || !strings.Contains(r.Stderr, "unable to prepare context") {
 		t.Fatalf("-f that does not exist: %s", r)
+	}
+	// --progress=tty ends each step with its time; plain (and a pipe with auto) does not.
+	if out := must(t, d.Berth("build", "--progress=tty", "-t", "cli:4", dir)).Stdout; !regexp.MustCompile(`(?m)^ ---> \d+\.\d\ds$`).MatchString(out) {
+		t.Fatalf("--progress=tty: %q", out)
+	}
+	if out := must(t, d.Berth("build", "--progress=plain", "-t", "cli:4", dir)).Stdout; regexp.MustCompile(`(?m)^ ---> \d+\.\d\ds$`).MatchString(out) {
+		t.Fatalf("--progress=plain has timings: %q", out)
 	}
 	// A RUN that changes no file adds history but no layer.
 	nl := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\nRUN touch /x\n"})
