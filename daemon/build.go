@@ -362,6 +362,23 @@ func (b *builder) buildStage(ctx context.Context, idx int, global []string) erro
 		b.say(" ---> %s\n", shortID(strings.TrimPrefix(st.img.ID, "sha256:")))
 	}
 	st.cfg = imageToConfig(st.img)
+	// The base image's ONBUILD triggers run first, as docker does; they are not inherited.
+	triggers := st.cfg.OnBuild
+	st.cfg.OnBuild = nil
+	for _, tr := range triggers {
+		res, err := parser.Parse(strings.NewReader(tr))
+		if err != nil || len(res.AST.Children) != 1 {
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid ONBUILD trigger %q: %v", tr, err))
+		}
+		cmd, err := instructions.ParseCommand(res.AST.Children[0])
+		if err != nil {
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid ONBUILD trigger %q: %v", tr, err))
+		}
+		b.say("# Executing 1 build trigger\n")
+		if err := b.runCommand(ctx, st, cmd); err != nil {
+			return err
+		}
+	}
 	for _, cmd := range s.Commands {
 		b.step++
 		b.say("Step %d/%d : %s\n", b.step, b.steps, cmd.(interface{ String() string }).String())
@@ -421,6 +438,10 @@ func imageToConfig(img *image.Image) container.Config {
 	cfg := container.Config{
 		User: ic.User, Env: append([]string{}, ic.Env...), Entrypoint: append([]string(nil), ic.Entrypoint...),
 		Cmd: append([]string(nil), ic.Cmd...), WorkingDir: ic.WorkingDir, StopSignal: ic.StopSignal,
+		Shell: append([]string(nil), ic.Shell...), OnBuild: append([]string(nil), ic.OnBuild...),
+	}
+	if h := ic.Healthcheck; h != nil {
+		cfg.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	if len(ic.Labels) > 0 {
 		cfg.Labels = map[string]string{}

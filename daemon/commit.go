@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"io"
 	"maps"
 	"path"
@@ -76,7 +77,7 @@ func (d *Daemon) CommitContainer(ctx context.Context, ref string, o CommitOption
 	if err != nil {
 		return nil, fmt.Errorf("image of container %s: %w", shortID(c.ID), err)
 	}
-	mergeCommitConfig(&cfg, &ccfg, &parent.Config.Config)
+	mergeCommitConfig(&cfg, &ccfg, &parent.Config.Config.ImageConfig)
 	upper, err := snapshot.WritableDir(mounts)
 	if err != nil {
 		return nil, err
@@ -209,7 +210,12 @@ func mergeCommitConfig(cfg, cc *container.Config, ic *ocispec.ImageConfig) {
 }
 
 // imageConfig is the image form of a container config.
-func imageConfig(c *container.Config) ocispec.ImageConfig {
+func imageConfig(c *container.Config) dockerspec.DockerOCIImageConfig {
+	var ext dockerspec.DockerOCIImageConfigExt
+	if h := c.Healthcheck; h != nil {
+		ext.Healthcheck = &dockerspec.HealthcheckConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	ext.OnBuild, ext.Shell = c.OnBuild, c.Shell
 	ic := ocispec.ImageConfig{
 		User:       c.User,
 		Env:        c.Env,
@@ -231,7 +237,7 @@ func imageConfig(c *container.Config) ocispec.ImageConfig {
 	if len(ic.Labels) == 0 {
 		ic.Labels = nil
 	}
-	return ic
+	return dockerspec.DockerOCIImageConfig{ImageConfig: ic, DockerOCIImageConfigExt: ext}
 }
 
 // applyChanges applies Dockerfile instructions to cfg as docker commit --change does:

@@ -28,10 +28,11 @@ func TestParseSignal(t *testing.T) {
 }
 
 func TestMergeImageConfig(t *testing.T) {
-	img := &image.Image{Config: ocispec.Image{Config: ocispec.ImageConfig{
+	img := &image.Image{}
+	img.Config.Config.ImageConfig = ocispec.ImageConfig{
 		Env: []string{"PATH=/bin", "A=1"}, Cmd: []string{"sh"}, Entrypoint: []string{"/init"},
 		WorkingDir: "/app", User: "nobody", Labels: map[string]string{"from": "image"},
-	}}}
+	}
 	cases := []struct {
 		name      string
 		in        container.Config

@@ -19,7 +19,6 @@ import (
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/moby/moby/api/types/container"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 type tent struct {
@@ -109,7 +108,7 @@ func testDaemon(t *testing.T) (*Daemon, *image.Image) {
 	layer := tarOf(t, dirEnt("etc/"), fileEnt("etc/passwd", "root:x:0:0:container passwd:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
 		fileEnt("etc/group", "root:x:0:\napp:x:1000:\n"), dirEnt("tmp/"), dirEnt("data/"), fileEnt("data/keep", "keep"), fileEnt("data/gone", "gone"))
 	base, err := d.images.Commit(context.Background(), image.CommitOptions{
-		Config:    ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}},
+		Config:    imageConfig(&container.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}),
 		CreatedBy: "base",
 		Layer:     func(w io.Writer) error { _, err := w.Write(layer); return err },
 	})

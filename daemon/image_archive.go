@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"io"
 	"net/http"
 	"net/url"
@@ -229,7 +230,7 @@ func (d *Daemon) ImageImport(ctx context.Context, o ImportOptions) (*image.Image
 		msg = "Imported from " + o.Source
 	}
 	img, err := d.images.Commit(ctx, image.CommitOptions{
-		Parent:  &image.Image{Config: ocispec.Image{Platform: platform}},
+		Parent:  &image.Image{Config: dockerspec.DockerOCIImage{Image: ocispec.Image{Platform: platform}}},
 		Config:  imageConfig(&cfg),
 		Comment: msg,
 		Layer: func(w io.Writer) error {

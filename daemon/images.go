@@ -9,7 +9,6 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
 	"github.com/distribution/reference"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -132,7 +131,7 @@ func inspectImage(img *image.Image) *imagetypes.InspectResponse {
 		RepoDigests:  nonNil(img.RepoDigests),
 		Created:      created,
 		Author:       c.Author,
-		Config:       &dockerspec.DockerOCIImageConfig{ImageConfig: c.Config},
+		Config:       &c.Config,
 		Architecture: c.Architecture,
 		Variant:      c.Variant,
 		Os:           c.OS,

@@ -22,7 +22,9 @@ mask ffffffffffffff00fffffffffffffffffeffffff
 `
 
 func imageOf(os, arch, variant string) *image.Image {
-	return &image.Image{Config: ocispec.Image{Platform: ocispec.Platform{OS: os, Architecture: arch, Variant: variant}}}
+	img := &image.Image{}
+	img.Config.Platform = ocispec.Platform{OS: os, Architecture: arch, Variant: variant}
+	return img
 }
 
 func TestCheckPlatform(t *testing.T) {

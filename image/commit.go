@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/distribution/reference"
 	"github.com/klauspost/compress/gzip"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -33,8 +34,8 @@ const (
 
 // CommitOptions describe an image made of a parent image and one more layer.
 type CommitOptions struct {
-	Parent    *Image              // the image below; nil for none
-	Config    ocispec.ImageConfig // the new image's run config
+	Parent    *Image                          // the image below; nil for none
+	Config    dockerspec.DockerOCIImageConfig // the new image's run config
 	Author    string
 	Comment   string
 	CreatedBy string // the history entry's created_by
@@ -51,7 +52,8 @@ type CommitOptions struct {
 func (s *Store) Commit(ctx context.Context, o CommitOptions) (*Image, error) {
 	parent := o.Parent
 	if parent == nil {
-		parent = &Image{Config: ocispec.Image{Platform: ocispec.Platform{OS: "linux"}}}
+		parent = &Image{}
+		parent.Config.OS = "linux"
 	}
 	now := time.Now().UTC()
 	l := committedLayer{empty: true}
@@ -61,14 +63,13 @@ func (s *Store) Commit(ctx context.Context, o CommitOptions) (*Image, error) {
 			return nil, err
 		}
 	}
-	cfg := ocispec.Image{
+	cfg := dockerspec.DockerOCIImage{Image: ocispec.Image{
 		Created:  &now,
 		Author:   o.Author,
 		Platform: parent.Config.Platform,
-		Config:   o.Config,
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: append([]digest.Digest{}, parent.Config.RootFS.DiffIDs...)},
 		History:  append([]ocispec.History{}, parent.Config.History...),
-	}
+	}, Config: o.Config}
 	if l.empty {
 		cfg.History = append(cfg.History, ocispec.History{Created: &now, CreatedBy: o.CreatedBy, Author: o.Author, Comment: o.Comment, EmptyLayer: true})
 	} else {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"io"
 	"os"
 	"path/filepath"
@@ -47,13 +48,13 @@ func TestCommit(t *testing.T) {
 	}
 	s, sn := newStore(t)
 	base, err := s.Commit(ctx, CommitOptions{
-		Config: ocispec.ImageConfig{Cmd: []string{"sh"}}, CreatedBy: "base", Layer: tarLayer(map[string]string{"a": "A"}),
+		Config: dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Cmd: []string{"sh"}}}, CreatedBy: "base", Layer: tarLayer(map[string]string{"a": "A"}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	img, err := s.Commit(ctx, CommitOptions{
-		Parent: base, Config: ocispec.ImageConfig{Cmd: []string{"cat", "/b"}}, Author: "me", Comment: "why", CreatedBy: "sh -c x",
+		Parent: base, Config: dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Cmd: []string{"cat", "/b"}}}, Author: "me", Comment: "why", CreatedBy: "sh -c x",
 		Layer: tarLayer(map[string]string{".wh.a": "", "b": "B"}), Refs: []reference.Named{named(t, "committed:v1")},
 	})
 	if err != nil {
@@ -145,7 +146,7 @@ func TestCommit(t *testing.T) {
 	if len(empty.ChainIDs) != 2 || len(empty.Config.History) != 3 || !empty.Config.History[2].EmptyLayer || empty.ID == img.ID {
 		t.Errorf("empty commit: chains %v history %+v", empty.ChainIDs, empty.Config.History)
 	}
-	meta, err := s.Commit(ctx, CommitOptions{Parent: empty, Config: ocispec.ImageConfig{Env: []string{"A=1"}}, CreatedBy: "ENV A=1"})
+	meta, err := s.Commit(ctx, CommitOptions{Parent: empty, Config: dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Env: []string{"A=1"}}}, CreatedBy: "ENV A=1"})
 	if err != nil || len(meta.ChainIDs) != 2 || len(meta.Config.History) != 4 || !meta.Config.History[3].EmptyLayer || meta.Config.Config.Env[0] != "A=1" {
 		t.Errorf("commit without a layer: %+v %v", meta, err)
 	}

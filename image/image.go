@@ -15,9 +15,9 @@ import (
 	"github.com/berth-dev/berth/metadata"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 const (
@@ -27,15 +27,15 @@ const (
 
 // Image is a stored image.
 type Image struct {
-	ID             string        // "sha256:<hex>" of the config blob
-	RepoTags       []string      // familiar form, e.g. "busybox:latest"
-	RepoDigests    []string      // familiar form, e.g. "busybox@sha256:…"
-	Created        time.Time     // from the config
-	Size           int64         // sum of uncompressed layer sizes
-	Config         ocispec.Image // the image config
-	ChainIDs       []string      // snapshot keys of its layers, bottom to top
-	ManifestDigest string        // digest of the platform-specific manifest
-	Parent         string        `json:",omitempty"` // the image it was committed on (commit, build steps)
+	ID             string                    // "sha256:<hex>" of the config blob
+	RepoTags       []string                  // familiar form, e.g. "busybox:latest"
+	RepoDigests    []string                  // familiar form, e.g. "busybox@sha256:…"
+	Created        time.Time                 // from the config
+	Size           int64                     // sum of uncompressed layer sizes
+	Config         dockerspec.DockerOCIImage // the image config (OCI plus docker's Healthcheck, OnBuild, Shell)
+	ChainIDs       []string                  // snapshot keys of its layers, bottom to top
+	ManifestDigest string                    // digest of the platform-specific manifest
+	Parent         string                    `json:",omitempty"` // the image it was committed on (commit, build steps)
 }
 
 type refRecord struct {

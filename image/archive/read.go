@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"io"
 	"path"
 	"runtime"
@@ -30,10 +31,10 @@ type Store interface {
 
 // Image is one image found in an archive, with its blobs in the content store.
 type Image struct {
-	Manifest     digest.Digest   // platform manifest (written for a docker-archive)
-	ConfigDigest digest.Digest   // the image ID
-	Config       ocispec.Image   // parsed config
-	Layers       []digest.Digest // layer blobs, bottom to top
+	Manifest     digest.Digest             // platform manifest (written for a docker-archive)
+	ConfigDigest digest.Digest             // the image ID
+	Config       dockerspec.DockerOCIImage // parsed config
+	Layers       []digest.Digest           // layer blobs, bottom to top
 	Refs         []reference.Named
 }
 

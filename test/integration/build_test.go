@@ -144,6 +144,22 @@ func TestBuildInstructionOrderAndArgs(t *testing.T) {
 	if out := must(t, d.Berth("run", "--rm", "args:2")).Stdout; out != "hello berth\n" {
 		t.Fatalf("--build-arg: %q", out)
 	}
+	// SHELL, HEALTHCHECK and ONBUILD are kept in the image's config, and SHELL applies to
+	// RUN in images built FROM it.
+	meta := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nHEALTHCHECK --interval=5s CMD true\nONBUILD RUN echo child > /onbuild\n"})
+	must(t, d.dockerBuild(t, meta, "-t", "meta:1"))
+	got := must(t, d.Berth("image", "inspect", "-f", "{{.Config.Shell}} {{.Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.OnBuild}}", "meta:1")).Stdout
+	if got != "[/bin/sh -ec] [CMD-SHELL true] 5s [RUN echo child > /onbuild]\n" {
+		t.Fatalf("image config: %q", got)
+	}
+	// A build FROM it runs the trigger first, and does not pass it on.
+	child := writeContext(t, map[string]string{"Dockerfile": "FROM meta:1\nRUN cat /onbuild\n"})
+	if r := must(t, d.dockerBuild(t, child, "-t", "meta:child")); !strings.Contains(r.Stdout, "child\n") {
+		t.Fatalf("ONBUILD trigger: %s", r.Stdout)
+	}
+	if got := must(t, d.Berth("image", "inspect", "-f", "{{.Config.OnBuild}}", "meta:child")).Stdout; got != "[]\n" {
+		t.Fatalf("trigger inherited: %q", got)
+	}
 	// ENTRYPOINT and CMD together; run-time arguments replace CMD.
 	ep := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nENTRYPOINT [\"echo\", \"entry\"]\nCMD [\"default\"]\n"})
 	must(t, d.dockerBuild(t, ep, "-t", "ep:1"))
