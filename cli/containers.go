@@ -125,6 +125,17 @@ func hostPort(b network.PortBinding) string {
 	return net.JoinHostPort(ip, b.HostPort)
 }
 
+// naturalCompare is naturalLess as a three-way comparison, for slices.SortFunc.
+func naturalCompare(a, b string) int {
+	switch {
+	case naturalLess(a, b):
+		return -1
+	case naturalLess(b, a):
+		return 1
+	}
+	return 0
+}
+
 // naturalLess compares strings with runs of digits compared as numbers.
 func naturalLess(a, b string) bool {
 	for a != "" && b != "" {

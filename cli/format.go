@@ -262,3 +262,21 @@ func portGroup(key string, first, last uint16) string {
 	}
 	return r + "/" + typ
 }
+
+// listFormats are an ls command's templates for -q, the default table and "raw".
+type listFormats struct{ quiet, table, rawQuiet, raw string }
+
+// listFormat resolves an ls command's --format (with -q) into a template, as docker does.
+func listFormat(format string, quiet bool, f listFormats) string {
+	switch {
+	case (format == "" || format == tableFormat) && quiet:
+		return f.quiet
+	case format == "" || format == tableFormat:
+		return f.table
+	case format == "raw" && quiet:
+		return f.rawQuiet
+	case format == "raw":
+		return f.raw
+	}
+	return format
+}

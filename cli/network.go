@@ -240,27 +240,12 @@ func ListNetworks(ctx context.Context, api client.NetworkAPIClient, out io.Write
 	if err != nil {
 		return err
 	}
-	format := opts.Format
-	switch {
-	case (format == "" || format == tableFormat) && opts.Quiet:
-		format = "{{.ID}}"
-	case format == "" || format == tableFormat:
-		format = defaultNetworkFormat
-	case format == "raw" && opts.Quiet:
-		format = `network_id: {{.ID}}\n`
-	case format == "raw":
-		format = `network_id: {{.ID}}\nname: {{.Name}}\ndriver: {{.Driver}}\nscope: {{.Scope}}\n`
-	}
-	items := res.Items
-	slices.SortStableFunc(items, func(a, b network.Summary) int {
-		switch {
-		case naturalLess(a.Name, b.Name):
-			return -1
-		case naturalLess(b.Name, a.Name):
-			return 1
-		}
-		return 0
+	format := listFormat(opts.Format, opts.Quiet, listFormats{
+		quiet: "{{.ID}}", table: defaultNetworkFormat,
+		rawQuiet: `network_id: {{.ID}}\n`, raw: `network_id: {{.ID}}\nname: {{.Name}}\ndriver: {{.Driver}}\nscope: {{.Scope}}\n`,
 	})
+	items := res.Items
+	slices.SortStableFunc(items, func(a, b network.Summary) int { return naturalCompare(a.Name, b.Name) })
 	rows := make([]*networkRow, len(items))
 	for i := range items {
 		rows[i] = &networkRow{n: &items[i], trunc: !opts.NoTrunc}

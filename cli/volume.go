@@ -122,27 +122,12 @@ func ListVolumes(ctx context.Context, api client.VolumeAPIClient, out io.Writer,
 	if err != nil {
 		return err
 	}
-	format := opts.Format
-	switch {
-	case (format == "" || format == tableFormat) && opts.Quiet:
-		format = "{{.Name}}"
-	case format == "" || format == tableFormat:
-		format = defaultVolumeFormat
-	case format == "raw" && opts.Quiet:
-		format = `name: {{.Name}}`
-	case format == "raw":
-		format = `name: {{.Name}}\ndriver: {{.Driver}}\n`
-	}
-	items := res.Items
-	slices.SortStableFunc(items, func(a, b volume.Volume) int {
-		switch {
-		case naturalLess(a.Name, b.Name):
-			return -1
-		case naturalLess(b.Name, a.Name):
-			return 1
-		}
-		return 0
+	format := listFormat(opts.Format, opts.Quiet, listFormats{
+		quiet: "{{.Name}}", table: defaultVolumeFormat,
+		rawQuiet: `name: {{.Name}}`, raw: `name: {{.Name}}\ndriver: {{.Driver}}\n`,
 	})
+	items := res.Items
+	slices.SortStableFunc(items, func(a, b volume.Volume) int { return naturalCompare(a.Name, b.Name) })
 	rows := make([]*volumeRow, len(items))
 	for i := range items {
 		rows[i] = &volumeRow{v: &items[i]}
