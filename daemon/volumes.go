@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/volume"
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -370,63 +371,13 @@ func copyImageContent(rootfs, dst, to string) error {
 		os.Lchown(to, int(st.Uid), int(st.Gid))
 		os.Chmod(to, fi.Mode().Perm()|fi.Mode()&(os.ModeSticky|os.ModeSetgid|os.ModeSetuid))
 	}
-	return filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || p == src {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		out := filepath.Join(to, rel)
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case info.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(target, out); err != nil {
-				return err
-			}
-		case info.IsDir():
-			if err := os.Mkdir(out, info.Mode().Perm()); err != nil {
-				return err
-			}
-		case info.Mode().IsRegular():
-			if err := copyFile(p, out, info.Mode().Perm()); err != nil {
-				return err
-			}
-		default:
-			return nil // devices, sockets, fifos: not copied
-		}
-		if st, ok := info.Sys().(*unix.Stat_t); ok {
-			os.Lchown(out, int(st.Uid), int(st.Gid))
-			if info.Mode()&fs.ModeSymlink == 0 {
-				os.Chmod(out, info.Mode().Perm()|info.Mode()&(os.ModeSticky|os.ModeSetgid|os.ModeSetuid))
-				ts := []unix.Timespec{unix.NsecToTimespec(st.Atim.Nano()), unix.NsecToTimespec(st.Mtim.Nano())}
-				unix.UtimesNanoAt(unix.AT_FDCWD, out, ts, unix.AT_SYMLINK_NOFOLLOW)
-			}
-		}
-		return nil
-	})
-}
-
-func copyFile(from, to string, mode fs.FileMode) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	// The archive package's tree copy: links, hard links, ownership, modes, times and
+	// capabilities as a layer would carry them, never following a symlink below src.
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(archive.WriteTar(context.Background(), pw, src, archive.TarOptions{})) }()
+	_, err = archive.Apply(context.Background(), to, pr, archive.Options{Whiteouts: archive.WhiteoutNone, KeepRoot: true})
+	pr.CloseWithError(err)
+	return err
 }
 
 // mountPointsAPI returns inspect's Mounts; c.mu must be held.
