@@ -456,12 +456,7 @@ func imageToConfig(img *image.Image) container.Config {
 		}
 	}
 	if len(ic.ExposedPorts) > 0 {
-		cfg.ExposedPorts = network.PortSet{}
-		for k := range ic.ExposedPorts {
-			if p, err := network.ParsePort(k); err == nil {
-				cfg.ExposedPorts[p] = struct{}{}
-			}
-		}
+		cfg.ExposedPorts = addImagePorts(nil, ic.ExposedPorts)
 	}
 	return cfg
 }

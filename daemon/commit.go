@@ -159,11 +159,7 @@ func mergeCommitConfig(cfg, cc *container.Config, ic *ocispec.ImageConfig) {
 	for p := range cc.ExposedPorts {
 		cfg.ExposedPorts[p] = struct{}{}
 	}
-	for p := range ic.ExposedPorts {
-		if port, err := network.ParsePort(p); err == nil {
-			cfg.ExposedPorts[port] = struct{}{}
-		}
-	}
+	cfg.ExposedPorts = addImagePorts(cfg.ExposedPorts, ic.ExposedPorts)
 	if len(cfg.Env) == 0 {
 		cfg.Env = cc.Env
 	} else {

@@ -805,12 +805,20 @@ func mergeExposedPorts(cfg *container.Config, img *image.Image) {
 	for p := range cfg.ExposedPorts {
 		ports[p] = struct{}{}
 	}
+	cfg.ExposedPorts = addImagePorts(ports, ic)
+}
+
+// addImagePorts adds an image config's exposed ports ("80/tcp") to set (nil: a new one).
+func addImagePorts(set network.PortSet, ic map[string]struct{}) network.PortSet {
+	if set == nil {
+		set = network.PortSet{}
+	}
 	for s := range ic {
 		if p, err := network.ParsePort(s); err == nil {
-			ports[p] = struct{}{}
+			set[p] = struct{}{}
 		}
 	}
-	cfg.ExposedPorts = ports
+	return set
 }
 
 func dnsStrings(addrs []netip.Addr) []string {
