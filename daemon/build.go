@@ -730,43 +730,11 @@ func (b *builder) withContainer(ctx context.Context, st *stageState, cmd []strin
 	if err != nil {
 		return nil, err
 	}
-	var layer func(io.Writer) error
-	if !dirEmpty(upper) {
-		layer = func(w io.Writer) error {
-			return archive.WriteDiff(ctx, w, upper, archive.DiffOptions{Lower: snapshot.LowerDirs(mounts), Exclude: excludedChange})
-		}
+	// A diff without entries (commit's exclusions applied) adds history but no layer.
+	layer := func(w io.Writer) error {
+		return archive.WriteDiff(ctx, w, upper, archive.DiffOptions{Lower: snapshot.LowerDirs(mounts), Exclude: excludedChange})
 	}
 	return b.d.images.Commit(ctx, image.CommitOptions{Parent: parent, Config: imageConfig(&cfg), CreatedBy: createdBy, Layer: layer})
-}
-
-func dirEmpty(dir string) bool {
-	f, err := os.Open(dir)
-	if err != nil {
-		return true
-	}
-	defer f.Close()
-	names, _ := f.Readdirnames(-1)
-	for _, n := range names {
-		// The daemon's own mount points for /etc/{hostname,hosts,resolv.conf} are not changes.
-		if n != "etc" || !onlyEtcMountpoints(filepath.Join(dir, n)) {
-			return false
-		}
-	}
-	return true
-}
-
-func onlyEtcMountpoints(dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		fi, err := e.Info()
-		if err != nil || (e.Name() != "hostname" && e.Name() != "hosts" && e.Name() != "resolv.conf") || fi.Size() != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // run executes a RUN step in a container and commits its changes.
