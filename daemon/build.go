@@ -1,23 +1,21 @@
 package daemon
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/archive"
@@ -76,7 +74,8 @@ type builder struct {
 	stages  []*buildStage
 	lex     *shell.Lex
 	usedArg map[string]bool
-	scratch []string // downloads, removed at the end
+	mu      sync.Mutex // guards usedArg and scratch (stages may run in parallel)
+	scratch []string   // downloads, removed at the end
 	step    int
 	steps   int
 }
@@ -248,6 +247,13 @@ func auxID(id string) *json.RawMessage {
 	return &raw
 }
 
+// addScratch notes a directory to remove when the build ends.
+func (b *builder) addScratch(dir string) {
+	b.mu.Lock()
+	b.scratch = append(b.scratch, dir)
+	b.mu.Unlock()
+}
+
 func (b *builder) say(f string, a ...any) {
 	if !b.o.Quiet {
 		b.o.Out(jsonstream.Message{Stream: fmt.Sprintf(f, a...)})
@@ -257,7 +263,9 @@ func (b *builder) say(f string, a ...any) {
 // argValue is a declared ARG's value: the --build-arg, else its default.
 func (b *builder) argValue(key string, def *string) (string, bool) {
 	if v, ok := b.o.BuildArgs[key]; ok && v != nil {
+		b.mu.Lock()
 		b.usedArg[key] = true
+		b.mu.Unlock()
 		return *v, true
 	}
 	if def != nil {
@@ -606,9 +614,7 @@ func (b *builder) runCommand(ctx context.Context, st *stageState, cmd instructio
 		if !path.IsAbs(dir) {
 			dir = path.Join("/", st.cfg.WorkingDir, dir)
 		}
-		return b.layerStep(ctx, st, "/bin/sh -c #(nop) "+text, "", func(cfg *container.Config) { cfg.WorkingDir = dir }, func(id string) error {
-			return b.d.ExtractToDir(ctx, id, "/", dirTar(dir), ExtractOptions{})
-		})
+		return b.workdir(ctx, st, dir, text)
 	case *instructions.RunCommand:
 		return b.run(ctx, st, c, text)
 	case *instructions.CopyCommand:
@@ -662,32 +668,7 @@ func (b *builder) commandLine(st *stageState, cmd []string, shellForm bool) []st
 // commitConfig records an image with parent's layers and cfg, with an empty-layer
 // history entry createdBy (none when createdBy is empty).
 func (b *builder) commitConfig(ctx context.Context, parent *image.Image, cfg container.Config, createdBy string) (*image.Image, error) {
-	var p *image.Image
-	if parent.ID != "" {
-		p = parent
-	}
-	return b.d.images.Commit(ctx, image.CommitOptions{Parent: p, Config: imageConfig(&cfg), CreatedBy: createdBy})
-}
-
-// layerStep runs work on a container made from the stage's image, then commits its
-// changes as the step's layer (no layer when nothing changed) with cfg changed by change.
-func (b *builder) layerStep(ctx context.Context, st *stageState, createdBy, extraKey string, change func(*container.Config), work func(id string) error) error {
-	cfg := cloneConfig(st.cfg)
-	change(&cfg)
-	key := cacheKey(st.img.ID, "layer", createdBy, extraKey, b.argsKey(st))
-	if img := b.cached(ctx, key); img != nil {
-		b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-		st.img, st.cfg = img, cfg
-		return nil
-	}
-	img, err := b.withContainer(ctx, st, nil, nil, func(c *Container) error { return work(c.ID) }, cfg, createdBy)
-	if err != nil {
-		return err
-	}
-	b.remember(key, img)
-	b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-	st.img, st.cfg = img, cfg
-	return nil
+	return b.d.images.Commit(ctx, image.CommitOptions{Parent: parent, Config: imageConfig(&cfg), CreatedBy: createdBy})
 }
 
 // withContainer creates a container of the stage's image (cmd when set), lets work use
@@ -886,147 +867,6 @@ func (w *streamWriter) flush() {
 	}
 }
 
-// dirTar is a tar holding the directory p (and its parents) with mode 0755.
-func dirTar(p string) io.Reader {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	cur := ""
-	for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
-		if part == "" {
-			continue
-		}
-		cur = path.Join(cur, part)
-		tw.WriteHeader(&tar.Header{Name: cur + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)})
-	}
-	tw.Close()
-	return &buf
-}
-
-// copy runs COPY and ADD of context files (or another stage's with from).
-func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.SourcesAndDest, from, chown, chmod, checksum, text string, add bool) error {
-	root := b.dir
-	if from != "" {
-		dir, release, err := b.mountFrom(ctx, from)
-		if err != nil {
-			return err
-		}
-		defer release()
-		root = dir
-	}
-	if len(sd.SourceContents) > 0 {
-		return errdefs.InvalidParameter("heredoc sources are not supported yet")
-	}
-	dest := sd.DestPath
-	// "dir/", ".", "dir/." name a directory, as in docker.
-	syntaxDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
-	if !path.IsAbs(dest) {
-		wd := st.cfg.WorkingDir
-		if wd == "" {
-			wd = "/"
-		}
-		dest = path.Join(wd, dest)
-	}
-	dest = path.Clean(dest)
-	var files []copySource
-	for _, src := range sd.SourcePaths {
-		if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
-			if !add {
-				return errdefs.InvalidParameter("source can't be a URL for COPY")
-			}
-			f, err := b.download(ctx, src, checksum)
-			if err != nil {
-				return err
-			}
-			files = append(files, f)
-			continue
-		}
-		matches, err := contextGlob(root, src)
-		if err != nil {
-			return err
-		}
-		files = append(files, matches...)
-	}
-	destIsDir := syntaxDir || len(files) > 1 || len(sd.SourcePaths) > 1
-	uid, gid := -1, -1
-	if chown != "" {
-		u, g, _ := strings.Cut(chown, ":")
-		var err1, err2 error
-		uid, err1 = strconv.Atoi(u)
-		gid = uid
-		if g != "" {
-			gid, err2 = strconv.Atoi(g)
-		}
-		if err1 != nil || err2 != nil {
-			return errdefs.InvalidParameter(fmt.Sprintf("--chown=%s: only numeric uid[:gid] is supported", chown))
-		}
-	}
-	mode := int64(-1)
-	if chmod != "" {
-		m, err := strconv.ParseUint(chmod, 8, 32)
-		if err != nil {
-			return errdefs.InvalidParameter(fmt.Sprintf("invalid --chmod=%s", chmod))
-		}
-		mode = int64(m)
-	}
-	// The key: the instruction and a checksum of what the copy puts in the image (the
-	// parent image, in the key too, decides whether dest is an existing directory).
-	sum, err := writeCopyTar(io.Discard, files, dest, destIsDir, uid, gid, mode, add)
-	if err != nil {
-		return err
-	}
-	createdBy := "/bin/sh -c #(nop) " + text
-	return b.layerStep(ctx, st, createdBy, sum, func(*container.Config) {}, func(id string) error {
-		if !destIsDir {
-			if ps, err := b.d.StatPath(ctx, id, dest); err == nil && ps.Mode.IsDir() {
-				destIsDir = true
-			}
-		}
-		pr, pw := io.Pipe()
-		go func() {
-			_, err := writeCopyTar(pw, files, dest, destIsDir, uid, gid, mode, add)
-			pw.CloseWithError(err)
-		}()
-		err := b.d.ExtractToDir(ctx, id, "/", pr, ExtractOptions{})
-		pr.CloseWithError(err)
-		return err
-	})
-}
-
-// mountFrom mounts, read-only at a temporary directory, the root of COPY --from's
-// stage or image, and returns it with the function that releases it.
-func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), error) {
-	var img *image.Image
-	if j := b.stageIndex(from, len(b.stages)); j >= 0 && b.stages[j].image != nil {
-		img = b.stages[j].image
-	} else {
-		i, err := b.baseImage(ctx, from, b.o.Platform)
-		if err != nil {
-			return "", nil, err
-		}
-		img = i
-	}
-	id := newID()
-	mounts, err := b.d.images.PrepareRootfs(ctx, id, img)
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp(filepath.Join(b.d.cfg.DataRoot, "tmp"), "from-")
-	if err != nil {
-		b.d.images.RemoveRootfs(context.WithoutCancel(ctx), id)
-		return "", nil, err
-	}
-	release := func() {
-		snapshot.Unmount(dir)
-		os.Remove(dir)
-		b.d.images.RemoveRootfs(context.WithoutCancel(ctx), id)
-	}
-	if err := snapshot.MountAll(dir, mounts); err != nil {
-		release()
-		return "", nil, err
-	}
-	return dir, release, nil
-}
-
 // dropIgnoredBuildFiles removes the Dockerfile and .dockerignore from the context when
 // .dockerignore excludes them (they are sent anyway), as dockerd does, so that COPY .
 // does not copy them.
@@ -1054,273 +894,6 @@ func dropIgnoredBuildFiles(dir, dockerfile string) error {
 		}
 	}
 	return nil
-}
-
-// copySource is one matched source: its path in the context and the name it keeps.
-type copySource struct {
-	abs    string // resolved inside the context
-	rel    string // as matched, relative to the context
-	info   fs.FileInfo
-	remote bool // downloaded by ADD: never unpacked
-}
-
-// download fetches an ADD URL into the build's scratch space, checking --checksum.
-func (b *builder) download(ctx context.Context, url, checksum string) (copySource, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return copySource{}, errdefs.InvalidParameter(err.Error())
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return copySource{}, fmt.Errorf("ADD %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return copySource{}, fmt.Errorf("ADD %s: %s", url, resp.Status)
-	}
-	name := path.Base(req.URL.Path)
-	if name == "/" || name == "." || name == "" {
-		name = "__unnamed__"
-	}
-	dir, err := os.MkdirTemp(filepath.Join(b.d.cfg.DataRoot, "tmp"), "add-")
-	if err != nil {
-		return copySource{}, err
-	}
-	p := filepath.Join(dir, name)
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	if err != nil {
-		return copySource{}, err
-	}
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), resp.Body)
-	f.Close()
-	if err != nil {
-		return copySource{}, fmt.Errorf("ADD %s: %w", url, err)
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); checksum != "" && got != checksum {
-		return copySource{}, errdefs.InvalidParameter(fmt.Sprintf("digest mismatch %s: %s", got, checksum))
-	}
-	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		os.Chtimes(p, lm, lm)
-	}
-	b.scratch = append(b.scratch, dir)
-	fi, err := os.Stat(p)
-	if err != nil {
-		return copySource{}, err
-	}
-	return copySource{abs: p, rel: name, info: &modeInfo{FileInfo: fi, mode: 0o600}, remote: true}, nil
-}
-
-// modeInfo overrides a file's permissions (ADD of a URL gives 0600, as docker does).
-type modeInfo struct {
-	fs.FileInfo
-	mode fs.FileMode
-}
-
-func (m *modeInfo) Mode() fs.FileMode { return m.FileInfo.Mode()&^fs.ModePerm | m.mode }
-
-// contextGlob resolves a COPY source inside the context (no escape through .. or links).
-func contextGlob(root, src string) ([]copySource, error) {
-	clean := path.Clean("/" + src)
-	pattern := filepath.Join(root, clean)
-	var paths []string
-	if strings.ContainsAny(clean, "*?[") {
-		m, err := filepath.Glob(pattern)
-		if err != nil {
-			return nil, errdefs.InvalidParameter(err.Error())
-		}
-		paths = m
-	} else {
-		paths = []string{pattern}
-	}
-	var out []copySource
-	for _, p := range paths {
-		rel, _ := filepath.Rel(root, p)
-		abs, err := securejoin.SecureJoin(root, rel)
-		if err != nil {
-			return nil, err
-		}
-		fi, err := os.Lstat(abs)
-		if err != nil {
-			continue
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if fi, err = os.Stat(abs); err != nil {
-				continue
-			}
-		}
-		out = append(out, copySource{abs: abs, rel: rel, info: fi})
-	}
-	if len(out) == 0 {
-		return nil, errdefs.InvalidParameter(fmt.Sprintf("COPY failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", strings.TrimPrefix(clean, "/")))
-	}
-	return out, nil
-}
-
-// writeCopyTar writes the tar COPY extracts at / and returns the checksum of its
-// content and metadata (modes, owners, names; never times).
-func writeCopyTar(w io.Writer, files []copySource, dest string, destIsDir bool, uid, gid int, mode int64, add bool) (string, error) {
-	tw := tar.NewWriter(w)
-	h := sha256.New()
-	dirs := map[string]bool{}
-	mkdirs := func(p string) error {
-		cur := ""
-		for _, part := range strings.Split(strings.Trim(path.Dir(p), "/"), "/") {
-			if part == "" {
-				continue
-			}
-			cur = path.Join(cur, part)
-			if dirs[cur] {
-				continue
-			}
-			dirs[cur] = true
-			if err := tw.WriteHeader(&tar.Header{Name: cur + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	put := func(name string, fi fs.FileInfo, src string) error {
-		name = strings.TrimPrefix(path.Clean(name), "/")
-		if err := mkdirs("/" + name); err != nil {
-			return err
-		}
-		hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime(), Uid: 0, Gid: 0}
-		if uid >= 0 {
-			hdr.Uid, hdr.Gid = uid, gid
-		}
-		if mode >= 0 {
-			hdr.Mode = mode
-		}
-		switch {
-		case fi.IsDir():
-			hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
-			dirs[name] = true
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(src)
-			if err != nil {
-				return err
-			}
-			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
-		case fi.Mode().IsRegular():
-			hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
-		default:
-			return nil
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00%o\x00%d:%d\x00%s\x00", hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Linkname)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeReg {
-			f, err := os.Open(src)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(io.MultiWriter(tw, h), f); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for _, f := range files {
-		if f.info.IsDir() {
-			// A directory's contents go into dest (the directory itself is not copied).
-			base := f.abs
-			err := filepath.Walk(base, func(p string, fi fs.FileInfo, err error) error {
-				if err != nil {
-					return err
-				}
-				rel, _ := filepath.Rel(base, p)
-				if rel == "." {
-					return put(dest+"/", fi, p)
-				}
-				return put(path.Join(dest, filepath.ToSlash(rel)), fi, p)
-			})
-			if err != nil {
-				return "", err
-			}
-			continue
-		}
-		target := dest
-		if destIsDir {
-			target = path.Join(dest, path.Base(f.rel))
-		}
-		if add && !f.remote && isLocalArchive(f.abs) {
-			if err := extractInto(tw, h, f.abs, strings.TrimSuffix(dest, "/"), mkdirs); err != nil {
-				return "", err
-			}
-			continue
-		}
-		if err := put(target, f.info, f.abs); err != nil {
-			return "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// openArchive opens a file as a (possibly compressed) tar; close closes both layers.
-func openArchive(p string) (tr *tar.Reader, close func(), err error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := archive.DecompressStream(f)
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return tar.NewReader(r), func() { r.Close(); f.Close() }, nil
-}
-
-// isLocalArchive reports whether ADD should unpack the file (a tar, maybe compressed).
-func isLocalArchive(p string) bool {
-	tr, closeAll, err := openArchive(p)
-	if err != nil {
-		return false
-	}
-	defer closeAll()
-	_, err = tr.Next()
-	return err == nil
-}
-
-// extractInto copies an archive's entries under dest into the COPY tar.
-func extractInto(tw *tar.Writer, h io.Writer, p, dest string, mkdirs func(string) error) error {
-	tr, closeAll, err := openArchive(p)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	if err := mkdirs(dest + "/x"); err != nil {
-		return err
-	}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean("/" + hdr.Name)
-		hdr.Name = strings.TrimPrefix(path.Join(dest, name), "/")
-		if hdr.Typeflag == tar.TypeDir {
-			hdr.Name += "/"
-		}
-		if hdr.Typeflag == tar.TypeLink {
-			hdr.Linkname = strings.TrimPrefix(path.Join(dest, path.Clean("/"+hdr.Linkname)), "/")
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00%o\x00%d:%d\x00%s\x00", hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Linkname)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(io.MultiWriter(tw, h), tr); err != nil {
-			return err
-		}
-	}
 }
 
 // BuildPrune frees the build cache: the step records (older than until, when set), the

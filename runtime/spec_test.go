@@ -88,6 +88,39 @@ func TestResolveUser(t *testing.T) {
 	}
 }
 
+func TestLookupID(t *testing.T) {
+	root := fakeRootfs(t, testPasswd, testGroup)
+	for _, tc := range []struct {
+		file, name string
+		id         int
+		err        string
+	}{
+		{"/etc/passwd", "app", 1000, ""},
+		{"/etc/passwd", "4242", 4242, ""},
+		{"/etc/group", "staff", 50, ""},
+		{"/etc/group", "app", 0, "no such group: app"}, // a user's name is not a group's
+		{"/etc/passwd", "nosuch", 0, "no such user: nosuch"},
+		{"/etc/passwd", "-1", 0, "uids and gids must be in range"},
+	} {
+		id, err := LookupID(root, tc.file, tc.name)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s %s: got %d, %v; want error %q", tc.file, tc.name, id, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || id != tc.id {
+			t.Errorf("%s %s: got %d, %v; want %d", tc.file, tc.name, id, err, tc.id)
+		}
+	}
+	if _, err := LookupID(fakeRootfs(t, "", ""), "/etc/passwd", "app"); err == nil {
+		t.Error("a name resolved without /etc/passwd")
+	}
+	if id, err := LookupID("", "/etc/group", "7"); err != nil || id != 7 {
+		t.Errorf("a number without a root filesystem: %d, %v", id, err)
+	}
+}
+
 func TestResolveUserMissingFiles(t *testing.T) {
 	root := fakeRootfs(t, "", "")
 	if u, err := ResolveUser(root, "123:456"); err != nil || u.UID != 123 || u.GID != 456 {

@@ -192,3 +192,43 @@ func forLines(b []byte, fn func([]string)) {
 		fn(strings.Split(line, ":"))
 	}
 }
+
+// LookupID resolves a user (file /etc/passwd) or group (/etc/group) name or number to
+// its id in the image at rootfs, as Dockerfile COPY --chown does: a number is taken as
+// is, a name must have an entry.
+func LookupID(rootfs, file, name string) (int, error) {
+	if id, err := strconv.Atoi(name); err == nil {
+		if id < 0 || id > maxID {
+			return 0, errdefs.InvalidParameter("uids and gids must be in range 0-2147483647")
+		}
+		return id, nil
+	}
+	what := "user"
+	if file == "/etc/group" {
+		what = "group"
+	}
+	var data []byte
+	if rootfs != "" {
+		var err error
+		if data, err = readInRoot(rootfs, file); err != nil {
+			return 0, err
+		}
+	}
+	if data == nil {
+		return 0, fmt.Errorf("open %s: no such file or directory", file)
+	}
+	if what == "user" {
+		for _, e := range parsePasswd(data) {
+			if e.name == name {
+				return e.uid, nil
+			}
+		}
+	} else {
+		for _, g := range parseGroup(data) {
+			if g.name == name {
+				return g.gid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no such %s: %s", what, name)
+}

@@ -207,6 +207,57 @@ CMD ["cat", "/artifact"]
 	}
 }
 
+// COPY, ADD and WORKDIR write their layer straight from the context: paths must still be
+// resolved in the image as dockerd resolves them in a container.
+func TestBuildCopyResolvesInImage(t *testing.T) {
+	d := StartDaemon(t)
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	tw.WriteHeader(&tar.Header{Name: "inner/x.txt", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x\n"))
+	tw.Close()
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `FROM busybox
+RUN mkdir -p /real/sub && ln -s /real /link && echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1235:' >> /etc/group
+COPY one.txt /link/one.txt
+COPY tree/ /link/sub/
+ADD bundle.tar /link/
+COPY one.txt /tmp/one.txt
+WORKDIR /tmp/work
+COPY --chown=app tree/ /owned/
+COPY --chown=nobody:nobody one.txt /nobody.txt
+WORKDIR /app
+COPY . /app
+`,
+		"one.txt":    "one\n",
+		"tree/a.txt": "a\n",
+		"bundle.tar": tarBuf.String(),
+	})
+	must(t, d.Berth("build", "-q", "-t", "paths:1", dir))
+	out := must(t, d.Berth("run", "--rm", "paths:1", "sh", "-c",
+		"readlink /link; cat /real/one.txt /real/sub/a.txt /real/inner/x.txt; stat -c '%a %n' /tmp /tmp/work /app /app/tree; stat -c '%u:%g %n' /owned /owned/a.txt /nobody.txt /app/one.txt")).Stdout
+	want := "/real\none\na\nx\n1777 /tmp\n755 /tmp/work\n755 /app\n755 /app/tree\n" +
+		"1234:1235 /owned\n1234:1235 /owned/a.txt\n65534:65534 /nobody.txt\n0:0 /app/one.txt\n"
+	if out != want {
+		t.Fatalf("paths in the image:\n%s\nwant:\n%s", out, want)
+	}
+	images := must(t, d.Berth("images", "-q")).Stdout
+	for _, c := range []struct{ df, msg string }{
+		{"FROM busybox\nCOPY --chown=ghost one.txt /x\n", "can't find uid for user ghost: no such user: ghost"},
+		{"FROM busybox\nCOPY --chown=nobody:ghosts one.txt /x\n", "can't find gid for group ghosts: no such group: ghosts"},
+		{"FROM busybox\nCOPY --chown=a:b:c one.txt /x\n", "invalid chown string format: a:b:c"},
+		{"FROM busybox\nCOPY .wh.one /x/\n", "reserved for layer whiteouts"},
+	} {
+		dir := writeContext(t, map[string]string{"Dockerfile": c.df, "one.txt": "1", ".wh.one": "w"})
+		if r := d.Berth("build", "-t", "bad:1", dir); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, c.msg) {
+			t.Errorf("%q: want failure with %q, got %s", c.df, c.msg, r)
+		}
+	}
+	if got := must(t, d.Berth("images", "-q")).Stdout; got != images {
+		t.Errorf("images listed after failed builds: %q, want %q", got, images)
+	}
+}
+
 func TestBuildBadInput(t *testing.T) {
 	d := StartDaemon(t)
 	must(t, d.Berth("pull", "-q", "busybox"))
