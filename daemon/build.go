@@ -64,20 +64,32 @@ var defaultBuildArgs = map[string]bool{
 
 type buildStage struct {
 	stage instructions.Stage
-	image *image.Image // its result once built
+	done  chan struct{} // closed when the stage ended (when it is built at all)
+	image *image.Image  // its result once built (nil when it failed)
 }
 
+// builder runs one build; each stage gets its own copy (forStage), and stages that do
+// not depend on each other run in parallel.
 type builder struct {
-	d       *Daemon
-	o       BuildOptions
-	dir     string // the unpacked context
-	stages  []*buildStage
-	lex     *shell.Lex
+	d      *Daemon
+	o      BuildOptions
+	dir    string // the unpacked context
+	stages []*buildStage
+	global []string // global ARGs (before the first FROM) with their values
+	escape rune
+	lex    *shell.Lex
+	shared *buildShared
+	out    func(jsonstream.Message) // this stage's output (the build's outside stages)
+	stage  int                      // the stage this copy builds
+	step   int
+	steps  int
+}
+
+// buildShared is the state of one build that its stages share.
+type buildShared struct {
+	mu      sync.Mutex
 	usedArg map[string]bool
-	mu      sync.Mutex // guards usedArg and scratch (stages may run in parallel)
-	scratch []string   // downloads, removed at the end
-	step    int
-	steps   int
+	scratch []string // downloads, removed at the end
 }
 
 // Build runs a Dockerfile build and returns the resulting image's ID.
@@ -120,18 +132,18 @@ func (d *Daemon) Build(ctx context.Context, o BuildOptions) (string, error) {
 	if len(stages) == 0 {
 		return "", errdefs.InvalidParameter("failed to parse " + name + ": no build stage in current context")
 	}
-	b := &builder{d: d, o: o, dir: dir, lex: shell.NewLex(res.EscapeToken), usedArg: map[string]bool{}}
+	b := &builder{d: d, o: o, dir: dir, escape: res.EscapeToken, lex: shell.NewLex(res.EscapeToken),
+		shared: &buildShared{usedArg: map[string]bool{}}, out: o.Out, stage: len(stages)}
 	defer func() {
-		for _, s := range b.scratch {
+		for _, s := range b.shared.scratch {
 			os.RemoveAll(s)
 		}
 	}()
 	// Global ARGs (before the first FROM) are visible in FROM lines.
-	var global []string
 	for _, a := range metaArgs {
 		for _, kv := range a.Args {
 			if v, ok := b.argValue(kv.Key, kv.Value); ok {
-				global = append(global, kv.Key+"="+v)
+				b.global = append(b.global, kv.Key+"="+v)
 			}
 		}
 	}
@@ -151,22 +163,21 @@ func (d *Daemon) Build(ctx context.Context, o BuildOptions) (string, error) {
 		}
 	}
 	need := b.neededStages(last)
+	var order []int
+	first := map[int]int{} // a stage's first step number, less one
 	for i := 0; i <= last; i++ {
 		if need[i] {
+			order = append(order, i)
+			first[i] = b.steps
 			b.steps += 1 + len(stages[i].Commands)
 		}
 	}
-	for i := 0; i <= last; i++ {
-		if !need[i] {
-			continue
-		}
-		if err := b.buildStage(ctx, i, global); err != nil {
-			return "", err
-		}
+	if err := b.buildStages(ctx, order, first); err != nil {
+		return "", err
 	}
 	img := b.stages[last].image
 	for k := range o.BuildArgs {
-		if !b.usedArg[k] && !defaultBuildArgs[k] {
+		if !b.shared.usedArg[k] && !defaultBuildArgs[k] {
 			b.say("[Warning] One or more build-args [%s] were not consumed\n", k)
 		}
 	}
@@ -249,23 +260,23 @@ func auxID(id string) *json.RawMessage {
 
 // addScratch notes a directory to remove when the build ends.
 func (b *builder) addScratch(dir string) {
-	b.mu.Lock()
-	b.scratch = append(b.scratch, dir)
-	b.mu.Unlock()
+	b.shared.mu.Lock()
+	b.shared.scratch = append(b.shared.scratch, dir)
+	b.shared.mu.Unlock()
 }
 
 func (b *builder) say(f string, a ...any) {
 	if !b.o.Quiet {
-		b.o.Out(jsonstream.Message{Stream: fmt.Sprintf(f, a...)})
+		b.out(jsonstream.Message{Stream: fmt.Sprintf(f, a...)})
 	}
 }
 
 // argValue is a declared ARG's value: the --build-arg, else its default.
 func (b *builder) argValue(key string, def *string) (string, bool) {
 	if v, ok := b.o.BuildArgs[key]; ok && v != nil {
-		b.mu.Lock()
-		b.usedArg[key] = true
-		b.mu.Unlock()
+		b.shared.mu.Lock()
+		b.shared.usedArg[key] = true
+		b.shared.mu.Unlock()
 		return *v, true
 	}
 	if def != nil {
@@ -274,7 +285,7 @@ func (b *builder) argValue(key string, def *string) (string, bool) {
 	return "", false
 }
 
-// neededStages marks the stages the target depends on (FROM stage, COPY --from=stage).
+// neededStages marks the stages the target depends on.
 func (b *builder) neededStages(target int) map[int]bool {
 	need := map[int]bool{}
 	var visit func(i int)
@@ -283,20 +294,171 @@ func (b *builder) neededStages(target int) map[int]bool {
 			return
 		}
 		need[i] = true
-		s := b.stages[i].stage
-		if j := b.stageIndex(s.BaseName, i); j >= 0 {
+		for _, j := range b.deps(i) {
 			visit(j)
-		}
-		for _, c := range s.Commands {
-			if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-				if j := b.stageIndex(cp.From, i); j >= 0 {
-					visit(j)
-				}
-			}
 		}
 	}
 	visit(target)
 	return need
+}
+
+// deps are the earlier stages stage i uses: FROM stage, COPY --from=stage and
+// RUN --mount=from=stage.
+func (b *builder) deps(i int) []int {
+	s := b.stages[i].stage
+	var out []int
+	add := func(ref string) {
+		if j := b.stageIndex(ref, i); j >= 0 {
+			out = append(out, j)
+		}
+	}
+	if base, _, err := b.lex.ProcessWord(s.BaseName, shell.EnvsFromSlice(b.global)); err == nil {
+		add(base)
+	}
+	for _, c := range s.Commands {
+		switch c := c.(type) {
+		case *instructions.CopyCommand:
+			if c.From != "" {
+				add(c.From)
+			}
+		case *instructions.RunCommand:
+			for _, m := range instructions.GetMounts(c) {
+				if m.From != "" {
+					add(m.From)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// buildStages builds the stages in order, each as soon as the stages it uses are
+// built, so independent ones run in parallel. Their output keeps the Dockerfile's
+// order (a stage's lines are held until the stages before it have printed theirs).
+// The first failure cancels the other stages and is the build's error.
+func (b *builder) buildStages(ctx context.Context, order []int, first map[int]int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := newStageOutput(b.out, order)
+	for _, i := range order {
+		b.stages[i].done = make(chan struct{})
+	}
+	var (
+		mu     sync.Mutex
+		failed error
+		wg     sync.WaitGroup
+	)
+	for _, i := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(b.stages[i].done)
+			var err error
+			for _, j := range b.deps(i) {
+				if err = b.waitStage(ctx, j); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				sb := *b
+				sb.lex, sb.out, sb.stage, sb.step = shell.NewLex(b.escape), out.writer(i), i, first[i]
+				err = sb.buildStage(ctx, i)
+			}
+			if err == nil {
+				out.finish(i)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if failed == nil && ctx.Err() == nil {
+				failed = err
+				out.fail(i)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed == nil {
+		return ctx.Err() // the request was canceled
+	}
+	return failed
+}
+
+// waitStage waits for stage j to be built.
+func (b *builder) waitStage(ctx context.Context, j int) error {
+	done := b.stages[j].done
+	if done == nil {
+		return errdefs.InvalidParameter(fmt.Sprintf("stage %d is not part of this build", j))
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if b.stages[j].image == nil {
+		return fmt.Errorf("stage %d failed", j)
+	}
+	return nil
+}
+
+// stageOutput passes each stage's messages on in the Dockerfile's order of stages: the
+// first unfinished stage streams, the ones after it are held until it finishes.
+type stageOutput struct {
+	mu      sync.Mutex
+	out     func(jsonstream.Message)
+	order   []int
+	pos     int // order[pos] streams
+	held    map[int][]jsonstream.Message
+	done    map[int]bool
+	stopped bool
+}
+
+func newStageOutput(out func(jsonstream.Message), order []int) *stageOutput {
+	return &stageOutput{out: out, order: order, held: map[int][]jsonstream.Message{}, done: map[int]bool{}}
+}
+
+func (o *stageOutput) writer(stage int) func(jsonstream.Message) {
+	return func(m jsonstream.Message) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		switch {
+		case o.stopped:
+		case o.pos < len(o.order) && o.order[o.pos] == stage:
+			o.out(m)
+		default:
+			o.held[stage] = append(o.held[stage], m)
+		}
+	}
+}
+
+// finish marks a stage built and lets the next ones print what they hold.
+func (o *stageOutput) finish(stage int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.done[stage] = true
+	for !o.stopped && o.pos < len(o.order) && o.done[o.order[o.pos]] {
+		o.pos++
+		if o.pos < len(o.order) {
+			next := o.order[o.pos]
+			for _, m := range o.held[next] {
+				o.out(m)
+			}
+			delete(o.held, next)
+		}
+	}
+}
+
+// fail prints what the failed stage holds and nothing more from any stage.
+func (o *stageOutput) fail(stage int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped {
+		return
+	}
+	for _, m := range o.held[stage] {
+		o.out(m)
+	}
+	o.stopped = true
 }
 
 // stageIndex finds an earlier stage by name or index, or -1.
@@ -338,9 +500,9 @@ func envHas(env []string, k string) bool {
 	return false
 }
 
-func (b *builder) buildStage(ctx context.Context, idx int, global []string) error {
+func (b *builder) buildStage(ctx context.Context, idx int) error {
 	s := b.stages[idx].stage
-	base, _, err := b.lex.ProcessWord(s.BaseName, shell.EnvsFromSlice(global))
+	base, _, err := b.lex.ProcessWord(s.BaseName, shell.EnvsFromSlice(b.global))
 	if err != nil {
 		return errdefs.InvalidParameter(err.Error())
 	}
@@ -356,7 +518,7 @@ func (b *builder) buildStage(ctx context.Context, idx int, global []string) erro
 	default:
 		platform := b.o.Platform
 		if s.Platform != "" {
-			if platform, _, err = b.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(global)); err != nil {
+			if platform, _, err = b.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(b.global)); err != nil {
 				return errdefs.InvalidParameter(err.Error())
 			}
 		}
@@ -432,7 +594,7 @@ func (b *builder) baseImage(ctx context.Context, ref, platform string) (*image.I
 	}
 	if err := b.d.Pull(ctx, reference.FamiliarName(named), tag, platform, func(m jsonstream.Message) {
 		if !b.o.Quiet && m.Status != "" && m.ID == "" {
-			b.o.Out(jsonstream.Message{Stream: m.Status + "\n"})
+			b.out(jsonstream.Message{Stream: m.Status + "\n"})
 		}
 	}); err != nil {
 		return nil, err
@@ -743,7 +905,7 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	cfg := cloneConfig(st.cfg)
 	img, err := b.withContainer(ctx, st, cmd, hc, func(ctr *Container) error {
 		b.say(" ---> Running in %s\n", shortID(ctr.ID))
-		out := &streamWriter{out: b.o.Out, quiet: b.o.Quiet}
+		out := &streamWriter{out: b.out, quiet: b.o.Quiet}
 		wait, err := b.d.WaitFor(ctr.ID, string(container.WaitConditionNextExit))
 		if err != nil {
 			return err

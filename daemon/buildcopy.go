@@ -95,7 +95,10 @@ func (b *builder) imageRoot(ctx context.Context, img *image.Image) (string, func
 // mountFrom mounts the root of COPY --from's (or RUN --mount's from) stage or image.
 func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), error) {
 	var img *image.Image
-	if j := b.stageIndex(from, len(b.stages)); j >= 0 && b.stages[j].image != nil {
+	if j := b.stageIndex(from, b.stage); j >= 0 {
+		if err := b.waitStage(ctx, j); err != nil {
+			return "", nil, err
+		}
 		img = b.stages[j].image
 	} else {
 		i, err := b.baseImage(ctx, from, b.o.Platform)

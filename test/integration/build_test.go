@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -255,6 +256,55 @@ COPY . /app
 	}
 	if got := must(t, d.Berth("images", "-q")).Stdout; got != images {
 		t.Errorf("images listed after failed builds: %q, want %q", got, images)
+	}
+}
+
+// Stages that do not depend on each other run at the same time: stages a and b each
+// wait for the other's mark in a shared cache mount, which a one-after-the-other build
+// never gets past. Their output still comes in the Dockerfile's order.
+func TestBuildParallelStages(t *testing.T) {
+	d := StartDaemon(t)
+	id := fmt.Sprintf("rendezvous-%d", time.Now().UnixNano())
+	wait := func(me, other string) string {
+		return "RUN --mount=type=cache,id=" + id + ",target=/rv touch /rv/" + me +
+			" && i=0; until [ -e /rv/" + other + " ]; do i=$((i+1)); [ $i -lt 300 ] || exit 9; sleep 0.1; done; echo " + me + "-saw-" + other + " > /out\n"
+	}
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox AS a\n" + wait("a", "b") +
+			"FROM busybox AS b\n" + wait("b", "a") +
+			"FROM busybox\nCOPY --from=a /out /a\nCOPY --from=b /out /b\nCMD [\"cat\", \"/a\", \"/b\"]\n",
+	})
+	r := must(t, d.dockerBuild(t, dir, "-t", "par:1"))
+	if out := must(t, d.Berth("run", "--rm", "par:1")).Stdout; out != "a-saw-b\nb-saw-a\n" {
+		t.Fatalf("parallel stages: %q", out)
+	}
+	steps := regexp.MustCompile(`(?m)^Step (\d+)/8 : `).FindAllStringSubmatch(r.Stdout, -1)
+	var got []string
+	for _, m := range steps {
+		got = append(got, m[1])
+	}
+	if strings.Join(got, ",") != "1,2,3,4,5,6,7,8" {
+		t.Fatalf("steps out of order: %v\n%s", got, r.Stdout)
+	}
+
+	// The first failure stops the stages still running and is the build's error.
+	dir = writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox AS slow\nRUN sleep 30 && echo slow-finished\n" +
+			"FROM busybox AS bad\nRUN echo bad-output && exit 3\n" +
+			"FROM busybox\nCOPY --from=slow /etc/hostname /x\nCOPY --from=bad /etc/hostname /y\n",
+	})
+	r = d.dockerBuild(t, dir, "-t", "par:bad")
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "returned a non-zero code: 3") || !strings.Contains(r.Stdout, "bad-output") {
+		t.Fatalf("failing stage: %s", r)
+	}
+	if regexp.MustCompile(`(?m)^slow-finished$`).MatchString(r.Stdout) {
+		t.Fatalf("the other stage ran on after the failure: %s", r.Stdout)
+	}
+	if left := must(t, d.Berth("ps", "-aq")).Stdout; left != "" {
+		t.Errorf("build containers left: %q", left)
+	}
+	if r := d.Berth("image", "inspect", "par:bad"); r.Code == 0 {
+		t.Errorf("a failed build tagged its image")
 	}
 }
 
