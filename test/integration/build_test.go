@@ -308,6 +308,30 @@ func TestBuildParallelStages(t *testing.T) {
 	}
 }
 
+func TestBuildDirectivesLinkAndPruneUntil(t *testing.T) {
+	d := StartDaemon(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "# syntax=docker/dockerfile:1\n# escape=`\nFROM busybox\nRUN echo joined `\n  line > /x\nCOPY --link f.txt /f.txt\n",
+		"f.txt":      "f\n",
+	})
+	must(t, d.Berth("build", "-q", "-t", "dir:1", dir))
+	if out := must(t, d.Berth("run", "--rm", "dir:1", "cat", "/x", "/f.txt")).Stdout; out != "joined line\nf\n" {
+		t.Fatalf("escape directive or COPY --link: %q", out)
+	}
+	cached := func() int {
+		return strings.Count(must(t, d.Berth("build", "--progress=plain", "-t", "dir:1", dir)).Stdout, "Using cache")
+	}
+	// until=24h keeps what is younger than a day.
+	must(t, d.Berth("builder", "prune", "-f", "--filter", "until=24h"))
+	if n := cached(); n != 2 {
+		t.Fatalf("after builder prune --filter until=24h: %d steps cached, want 2", n)
+	}
+	must(t, d.Berth("builder", "prune", "-f"))
+	if n := cached(); n != 0 {
+		t.Fatalf("after builder prune: %d steps cached, want 0", n)
+	}
+}
+
 func TestBuildBadInput(t *testing.T) {
 	d := StartDaemon(t)
 	must(t, d.Berth("pull", "-q", "busybox"))
