@@ -332,6 +332,22 @@ func TestBuildDirectivesLinkAndPruneUntil(t *testing.T) {
 	}
 }
 
+// FROM uses the local image; --pull fetches the registry's again.
+func TestBuildPull(t *testing.T) {
+	d := StartDaemon(t)
+	fake := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN touch /local-marker\n"})
+	must(t, d.Berth("build", "-q", "-t", "busybox:latest", fake))
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCMD [\"ls\", \"/\"]\n"})
+	must(t, d.Berth("build", "-q", "-t", "pulled:1", dir))
+	if out := must(t, d.Berth("run", "--rm", "pulled:1")).Stdout; !strings.Contains(out, "local-marker") {
+		t.Fatalf("FROM without --pull did not use the local busybox: %q", out)
+	}
+	must(t, d.Berth("build", "-q", "--pull", "-t", "pulled:2", dir))
+	if out := must(t, d.Berth("run", "--rm", "pulled:2")).Stdout; strings.Contains(out, "local-marker") || !strings.Contains(out, "bin") {
+		t.Fatalf("FROM with --pull kept the local busybox: %q", out)
+	}
+}
+
 func TestBuildBadInput(t *testing.T) {
 	d := StartDaemon(t)
 	must(t, d.Berth("pull", "-q", "busybox"))
