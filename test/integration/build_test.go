@@ -244,12 +244,16 @@ COPY . /app
 	}
 	images := must(t, d.Berth("images", "-q")).Stdout
 	for _, c := range []struct{ df, msg string }{
+		{"FROM busybox\nCOPY out /x\n", "file not found in build context"}, // a symlink out of the context
 		{"FROM busybox\nCOPY --chown=ghost one.txt /x\n", "can't find uid for user ghost: no such user: ghost"},
 		{"FROM busybox\nCOPY --chown=nobody:ghosts one.txt /x\n", "can't find gid for group ghosts: no such group: ghosts"},
 		{"FROM busybox\nCOPY --chown=a:b:c one.txt /x\n", "invalid chown string format: a:b:c"},
 		{"FROM busybox\nCOPY .wh.one /x/\n", "reserved for layer whiteouts"},
 	} {
 		dir := writeContext(t, map[string]string{"Dockerfile": c.df, "one.txt": "1", ".wh.one": "w"})
+		if err := os.Symlink("/etc/hostname", filepath.Join(dir, "out")); err != nil {
+			t.Fatal(err)
+		}
 		if r := d.Berth("build", "-t", "bad:1", dir); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, c.msg) {
 			t.Errorf("%q: want failure with %q, got %s", c.df, c.msg, r)
 		}
