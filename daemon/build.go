@@ -647,6 +647,28 @@ type cacheRecord struct {
 }
 
 // cached returns the image a step with this key made before, if it still exists.
+// cachedStep ends a step whose cache key is key: the cached image when there is one,
+// else the one make commits, remembered under key. It becomes the stage's image, and
+// cfg (when set) its config.
+func (b *builder) cachedStep(ctx context.Context, st *stageState, key string, cfg *container.Config, make func() (*image.Image, error)) error {
+	img := b.cached(ctx, key)
+	if img != nil {
+		b.say(" ---> Using cache\n")
+	} else {
+		var err error
+		if img, err = make(); err != nil {
+			return err
+		}
+		b.remember(key, img)
+	}
+	b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
+	st.img = img
+	if cfg != nil {
+		st.cfg = *cfg
+	}
+	return nil
+}
+
 func (b *builder) cached(ctx context.Context, key string) *image.Image {
 	if b.o.NoCache {
 		return nil
@@ -683,20 +705,9 @@ func (b *builder) runCommand(ctx context.Context, st *stageState, cmd instructio
 	nop := func(change func(cfg *container.Config)) error {
 		cfg := cloneConfig(st.cfg)
 		change(&cfg)
-		key := cacheKey(st.img.ID, "nop", text, b.argsKey(st))
-		if img := b.cached(ctx, key); img != nil {
-			b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-			st.img, st.cfg = img, cfg
-			return nil
-		}
-		img, err := b.commitConfig(ctx, st.img, cfg, "/bin/sh -c #(nop)  "+nopText(cmd, &cfg, text))
-		if err != nil {
-			return err
-		}
-		b.remember(key, img)
-		b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-		st.img, st.cfg = img, cfg
-		return nil
+		return b.cachedStep(ctx, st, cacheKey(st.img.ID, "nop", text, b.argsKey(st)), &cfg, func() (*image.Image, error) {
+			return b.commitConfig(ctx, st.img, cfg, "/bin/sh -c #(nop)  "+nopText(cmd, &cfg, text))
+		})
 	}
 	switch c := cmd.(type) {
 	case *instructions.EnvCommand:
@@ -891,19 +902,23 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 	if c.PrependShell && len(c.Files) == 1 && strings.HasPrefix(strings.TrimSpace(strings.Join(c.CmdLine, " ")), "<<") {
 		cmd = b.commandLine(st, []string{c.Files[0].Data}, true)
 	}
-	hc, release, err := b.runMounts(ctx, c)
+	mounts, err := b.mountsKey(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer release()
-	key := cacheKey(st.img.ID, "run", text, b.argsKey(st))
-	if img := b.cached(ctx, key); img != nil {
-		b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-		st.img = img
-		return nil
+	return b.cachedStep(ctx, st, cacheKey(st.img.ID, "run", text, b.argsKey(st), mounts), nil, func() (*image.Image, error) {
+		return b.runContainer(ctx, st, c, cmd, createdBy)
+	})
+}
+
+// runContainer runs RUN's command in a container with its mounts and commits the result.
+func (b *builder) runContainer(ctx context.Context, st *stageState, c *instructions.RunCommand, cmd []string, createdBy string) (*image.Image, error) {
+	hc, release, err := b.runMounts(ctx, c)
+	if err != nil {
+		return nil, err
 	}
-	cfg := cloneConfig(st.cfg)
-	img, err := b.withContainer(ctx, st, cmd, hc, func(ctr *Container) error {
+	defer release()
+	return b.withContainer(ctx, st, cmd, hc, func(ctr *Container) error {
 		b.say(" ---> Running in %s\n", shortID(ctr.ID))
 		out := &streamWriter{out: b.out, quiet: b.o.Quiet}
 		wait, err := b.d.WaitFor(ctr.ID, string(container.WaitConditionNextExit))
@@ -929,14 +944,38 @@ func (b *builder) run(ctx context.Context, st *stageState, c *instructions.RunCo
 			return &buildError{msg: fmt.Sprintf("The command '%s' returned a non-zero code: %d", createdBy, code), code: code}
 		}
 		return nil
-	}, cfg, createdBy)
-	if err != nil {
-		return err
+	}, cloneConfig(st.cfg), createdBy)
+}
+
+// mountsKey is what RUN's bind mounts add to its cache key: a checksum of a source in
+// the context (content and metadata, as for COPY), or the ID of the stage or image a
+// source comes from.
+func (b *builder) mountsKey(ctx context.Context, c *instructions.RunCommand) (string, error) {
+	var parts []string
+	for _, m := range instructions.GetMounts(c) {
+		if m.Type != instructions.MountTypeBind {
+			continue
+		}
+		if m.From != "" {
+			img, err := b.fromImage(ctx, m.From)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, img.ID)
+			continue
+		}
+		files, err := contextGlob(b.dir, m.Source)
+		if err != nil {
+			return "", errdefs.InvalidParameter(fmt.Sprintf("RUN --mount=type=bind: source %s not found in build context", m.Source))
+		}
+		spec := copySpec{files: files, dest: "/", destIsDir: true, uid: -1, gid: -1, mode: -1}
+		sum, err := spec.write(io.Discard, "")
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, sum)
 	}
-	b.remember(key, img)
-	b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-	st.img = img
-	return nil
+	return strings.Join(parts, ","), nil
 }
 
 // runMounts turns RUN --mount options into the step container's mounts: cache (a

@@ -43,25 +43,15 @@ func (b *builder) tarStep(ctx context.Context, st *stageState, createdBy, extraK
 		change(&cfg)
 	}
 	key := cacheKey(st.img.ID, "layer", createdBy, extraKey, b.argsKey(st))
-	if img := b.cached(ctx, key); img != nil {
-		b.say(" ---> Using cache\n ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-		st.img, st.cfg = img, cfg
-		return nil
-	}
-	root, release, err := b.imageRoot(ctx, st.img)
-	if err != nil {
-		return err
-	}
-	defer release()
-	img, err := b.d.images.Commit(ctx, image.CommitOptions{Parent: st.img, Config: imageConfig(&cfg), CreatedBy: createdBy,
-		Layer: func(w io.Writer) error { return write(root, w) }})
-	if err != nil {
-		return err
-	}
-	b.remember(key, img)
-	b.say(" ---> %s\n", shortID(strings.TrimPrefix(img.ID, "sha256:")))
-	st.img, st.cfg = img, cfg
-	return nil
+	return b.cachedStep(ctx, st, key, &cfg, func() (*image.Image, error) {
+		root, release, err := b.imageRoot(ctx, st.img)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		return b.d.images.Commit(ctx, image.CommitOptions{Parent: st.img, Config: imageConfig(&cfg), CreatedBy: createdBy,
+			Layer: func(w io.Writer) error { return write(root, w) }})
+	})
 }
 
 // imageRoot mounts img's root filesystem at a temporary directory and returns it with
@@ -92,20 +82,22 @@ func (b *builder) imageRoot(ctx context.Context, img *image.Image) (string, func
 	return dir, release, nil
 }
 
-// mountFrom mounts the root of COPY --from's (or RUN --mount's from) stage or image.
-func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), error) {
-	var img *image.Image
+// fromImage is the image --from names: an earlier stage's (once built), or an image.
+func (b *builder) fromImage(ctx context.Context, from string) (*image.Image, error) {
 	if j := b.stageIndex(from, b.stage); j >= 0 {
 		if err := b.waitStage(ctx, j); err != nil {
-			return "", nil, err
+			return nil, err
 		}
-		img = b.stages[j].image
-	} else {
-		i, err := b.baseImage(ctx, from, b.o.Platform)
-		if err != nil {
-			return "", nil, err
-		}
-		img = i
+		return b.stages[j].image, nil
+	}
+	return b.baseImage(ctx, from, b.o.Platform)
+}
+
+// mountFrom mounts the root of COPY --from's (or RUN --mount's from) stage or image.
+func (b *builder) mountFrom(ctx context.Context, from string) (string, func(), error) {
+	img, err := b.fromImage(ctx, from)
+	if err != nil {
+		return "", nil, err
 	}
 	root, release, err := b.imageRoot(ctx, img)
 	if err != nil || root != "" {

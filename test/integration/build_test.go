@@ -419,6 +419,12 @@ func TestBuildRunMountsHeredocAddAndPrune(t *testing.T) {
 	if out != want+"END\n" {
 		t.Fatalf("result: %q, want %q and nothing of the cache mount in the image", out, want+"END\n")
 	}
+	// A bind-mounted context file is part of the RUN's cache key: changed, the RUN runs again.
+	os.WriteFile(filepath.Join(dir, "data.txt"), []byte("bound again\n"), 0o644)
+	must(t, d.dockerBuild(t, dir, "-t", "mounts:1"))
+	if out := must(t, d.Berth("run", "--rm", "mounts:1", "cat", "/copied")).Stdout; out != "bound again\n" {
+		t.Fatalf("RUN with a changed bind-mounted file came from the cache: %q", out)
+	}
 	// The cache mount persists across builds (a --no-cache rebuild sees the first run's file).
 	must(t, d.dockerBuild(t, dir, "--no-cache", "-t", "mounts:2"))
 	if out := must(t, d.Berth("run", "--rm", "mounts:2", "cat", "/cache-count")).Stdout; out != "2\n" {
