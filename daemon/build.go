@@ -701,6 +701,17 @@ func (b *builder) runCommand(ctx context.Context, st *stageState, cmd instructio
 			return errdefs.InvalidParameter(err.Error())
 		}
 	}
+	// COPY <<EOF bodies: variables expanded (unless the delimiter is quoted), quotes kept.
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		lex := shell.NewLex('\\')
+		lex.SkipProcessQuotes = true
+		if err := ex.ExpandRaw(func(w string) (string, error) {
+			out, _, err := lex.ProcessWord(w, env)
+			return out, err
+		}); err != nil {
+			return errdefs.InvalidParameter(err.Error())
+		}
+	}
 	text := cmd.(interface{ String() string }).String()
 	nop := func(change func(cfg *container.Config)) error {
 		cfg := cloneConfig(st.cfg)

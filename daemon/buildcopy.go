@@ -153,9 +153,6 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 		defer release()
 		root = dir
 	}
-	if len(sd.SourceContents) > 0 {
-		return errdefs.InvalidParameter("heredoc sources are not supported yet")
-	}
 	dest := sd.DestPath
 	// "dir/", ".", "dir/." name a directory, as in docker.
 	syntaxDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
@@ -188,7 +185,15 @@ func (b *builder) copy(ctx context.Context, st *stageState, sd instructions.Sour
 		}
 		spec.files = append(spec.files, matches...)
 	}
-	spec.destIsDir = syntaxDir || len(spec.files) > 1 || len(sd.SourcePaths) > 1
+	// COPY <<EOF: each heredoc is a file (0644) named by its delimiter.
+	for _, c := range sd.SourceContents {
+		f, err := b.heredocFile(c)
+		if err != nil {
+			return err
+		}
+		spec.files = append(spec.files, f)
+	}
+	spec.destIsDir = syntaxDir || len(spec.files) > 1 || len(sd.SourcePaths)+len(sd.SourceContents) > 1
 	user, group, byName, err := parseChown(chown)
 	if err != nil {
 		return err
@@ -578,6 +583,25 @@ func (b *builder) download(ctx context.Context, url, checksum string) (copySourc
 		return copySource{}, err
 	}
 	return copySource{abs: p, rel: name, info: &modeInfo{FileInfo: fi, mode: 0o600}, remote: true}, nil
+}
+
+// heredocFile writes a COPY heredoc into the build's scratch space.
+func (b *builder) heredocFile(c instructions.SourceContent) (copySource, error) {
+	dir, err := os.MkdirTemp(filepath.Join(b.d.cfg.DataRoot, "tmp"), "heredoc-")
+	if err != nil {
+		return copySource{}, err
+	}
+	b.addScratch(dir)
+	name := path.Base(path.Clean("/" + c.Path))
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte(c.Data), 0o644); err != nil {
+		return copySource{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return copySource{}, err
+	}
+	return copySource{abs: p, rel: name, info: &modeInfo{FileInfo: fi, mode: 0o644}, remote: true}, nil
 }
 
 // modeInfo overrides a file's permissions (ADD of a URL gives 0600, as docker does).

@@ -352,6 +352,20 @@ func TestBuildPull(t *testing.T) {
 	}
 }
 
+func TestBuildCopyHeredoc(t *testing.T) {
+	d := StartDaemon(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nENV NAME=world\n" +
+			"COPY <<EOF /etc/greeting\nhello $NAME \"quoted\"\nEOF\n" +
+			"COPY <<'EOF' /app/\nkept $NAME\nEOF\n",
+	})
+	must(t, d.Berth("build", "-q", "-t", "heredoc:1", dir))
+	out := must(t, d.Berth("run", "--rm", "heredoc:1", "sh", "-c", "cat /etc/greeting /app/EOF; stat -c %a /etc/greeting")).Stdout
+	if out != "hello world \"quoted\"\nkept $NAME\n644\n" {
+		t.Fatalf("COPY heredocs: %q", out)
+	}
+}
+
 func TestBuildBadInput(t *testing.T) {
 	d := StartDaemon(t)
 	must(t, d.Berth("pull", "-q", "busybox"))
