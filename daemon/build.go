@@ -1149,7 +1149,7 @@ func (d *Daemon) BuildPrune(ctx context.Context, all bool, until time.Time) (bui
 				delete(ids, id)
 				continue
 			}
-			if _, freed, err := d.imageDelete(ctx, strings.TrimPrefix(id, "sha256:"), false); err == nil {
+			if _, freed, err := d.imageDelete(ctx, strings.TrimPrefix(id, "sha256:"), false, false); err == nil {
 				rep.SpaceReclaimed += uint64(freed)
 				delete(ids, id)
 				removed = true

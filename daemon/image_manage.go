@@ -319,7 +319,7 @@ func (d *Daemon) emitImage(img *image.Image, action events.Action, name string) 
 func (d *Daemon) ImageDelete(ctx context.Context, ref string, force, prune bool) ([]imagetypes.DeleteResponse, error) {
 	imageMu.Lock()
 	defer imageMu.Unlock()
-	recs, _, err := d.imageDelete(ctx, ref, force)
+	recs, _, err := d.imageDelete(ctx, ref, force, prune)
 	return recs, err
 }
 
@@ -430,7 +430,7 @@ func isImageIDPrefix(id, prefix string) bool {
 }
 
 // imageDelete is ImageDelete under imageMu; it also returns the bytes freed.
-func (d *Daemon) imageDelete(ctx context.Context, ref string, force bool) ([]imagetypes.DeleteResponse, int64, error) {
+func (d *Daemon) imageDelete(ctx context.Context, ref string, force, prune bool) ([]imagetypes.DeleteResponse, int64, error) {
 	img, err := d.images.Get(ctx, ref)
 	if err != nil {
 		return nil, 0, err
@@ -512,6 +512,12 @@ func (d *Daemon) imageDelete(ctx context.Context, ref string, force bool) ([]ima
 	if !force {
 		mask |= conflictSoft
 	}
+	if d.hasChildImage(ctx, img.ID) {
+		if quiet {
+			return recs, 0, nil // the untag stands; the image stays for the images built on it
+		}
+		return nil, 0, &deleteConflict{hard: true, id: img.ID, message: "image has dependent child images"}
+	}
 	if c := d.checkDeleteConflict(img, len(refs), mask); c != nil {
 		if quiet && c.used {
 			return recs, 0, nil // the untag stands; the image stays for its container
@@ -532,7 +538,42 @@ func (d *Daemon) imageDelete(ctx context.Context, ref string, force bool) ([]ima
 	for _, l := range rm.Layers {
 		recs = append(recs, imagetypes.DeleteResponse{Deleted: l})
 	}
-	return recs, rm.Bytes, nil
+	freed := rm.Bytes
+	// As dockerd: the untagged parents nothing else uses go too (build steps), unless noprune.
+	for parent := img.Parent; prune && parent != ""; {
+		p, err := d.images.Get(ctx, parent)
+		if err != nil || len(p.RepoTags) > 0 || len(p.RepoDigests) > 0 || d.hasChildImage(ctx, p.ID) ||
+			d.checkDeleteConflict(p, 0, conflictHard|conflictSoft) != nil {
+			break
+		}
+		rm, err := d.images.Remove(ctx, p)
+		if err != nil {
+			d.log.Warn("remove untagged parent image", "id", p.ID, "err", err)
+			break
+		}
+		d.emitImage(p, events.ActionDelete, p.ID)
+		recs = append(recs, imagetypes.DeleteResponse{Deleted: p.ID})
+		for _, l := range rm.Layers {
+			recs = append(recs, imagetypes.DeleteResponse{Deleted: l})
+		}
+		freed += rm.Bytes
+		parent = p.Parent
+	}
+	return recs, freed, nil
+}
+
+// hasChildImage reports whether an image was built on image id.
+func (d *Daemon) hasChildImage(ctx context.Context, id string) bool {
+	imgs, err := d.images.List(ctx)
+	if err != nil {
+		return false
+	}
+	for _, i := range imgs {
+		if i.Parent == id {
+			return true
+		}
+	}
+	return false
 }
 
 var imagePruneFilters = map[string]bool{"dangling": true, "label": true, "label!": true, "until": true}
@@ -594,7 +635,7 @@ func (d *Daemon) ImagesPrune(ctx context.Context, f map[string][]string) (*image
 			names = []string{strings.TrimPrefix(img.ID, "sha256:")}
 		}
 		for _, n := range names {
-			recs, freed, err := d.imageDelete(ctx, n, false)
+			recs, freed, err := d.imageDelete(ctx, n, false, true)
 			if err != nil {
 				if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
 					d.log.Warn("prune image", "ref", n, "err", err)

@@ -101,13 +101,24 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// ImageInspectResponse is docker's image inspect document at API 1.47, which always
+// has Parent, Comment, Author and DockerVersion (the current types leave them out).
+type ImageInspectResponse struct {
+	*imagetypes.InspectResponse
+	Parent        string
+	Comment       string
+	Author        string
+	DockerVersion string
+}
+
 // ImageInspect returns docker's image inspect document.
-func (d *Daemon) ImageInspect(ctx context.Context, ref string) (*imagetypes.InspectResponse, error) {
+func (d *Daemon) ImageInspect(ctx context.Context, ref string) (*ImageInspectResponse, error) {
 	img, err := d.images.Get(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	return inspectImage(img), nil
+	r := inspectImage(img)
+	return &ImageInspectResponse{InspectResponse: r, Parent: img.Parent, Comment: r.Comment, Author: r.Author}, nil
 }
 
 func inspectImage(img *image.Image) *imagetypes.InspectResponse {

@@ -366,6 +366,41 @@ func TestBuildCopyHeredoc(t *testing.T) {
 	}
 }
 
+// Build step images are the built image's untagged parents: rmi and image prune remove
+// them with it (rmi --no-prune keeps them), and none can go while an image is built on it.
+func TestBuildStepImagesGoWithTheImage(t *testing.T) {
+	d := StartDaemon(t)
+	must(t, d.Berth("pull", "-q", "busybox"))
+	before := must(t, d.Berth("images", "-aq")).Stdout
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nENV X=1\n"})
+	must(t, d.Berth("build", "-q", "-t", "chain:1", dir))
+	parent := strings.TrimSpace(must(t, d.Docker("image", "inspect", "-f", "{{.Parent}}", "chain:1")).Stdout)
+	if !strings.HasPrefix(parent, "sha256:") {
+		t.Fatalf("inspect .Parent of a built image: %q", parent)
+	}
+	if r := d.Docker("rmi", parent); r.Code == 0 || !strings.Contains(r.Stderr, "image has dependent child images") {
+		t.Fatalf("rmi of an image another is built on: %s", r)
+	}
+	r := must(t, d.Docker("rmi", "chain:1"))
+	if !strings.Contains(r.Stdout, "Untagged: chain:1") || !strings.Contains(r.Stdout, "Deleted: "+parent) {
+		t.Fatalf("rmi chain:1: %s", r)
+	}
+	if after := must(t, d.Berth("images", "-aq")).Stdout; after != before {
+		t.Fatalf("step images left after rmi: %q, want %q", after, before)
+	}
+
+	must(t, d.Berth("build", "-q", "-t", "chain:2", dir))
+	parent = strings.TrimSpace(must(t, d.Berth("image", "inspect", "-f", "{{.Parent}}", "chain:2")).Stdout)
+	must(t, d.Berth("rmi", "--no-prune", "chain:2"))
+	if all := must(t, d.Berth("images", "-aq", "--no-trunc")).Stdout; !strings.Contains(all, parent) {
+		t.Fatalf("rmi --no-prune removed the parent %s: %q", parent, all)
+	}
+	must(t, d.Berth("image", "prune", "-f"))
+	if after := must(t, d.Berth("images", "-aq")).Stdout; after != before {
+		t.Fatalf("image prune left step images: %q, want %q", after, before)
+	}
+}
+
 func TestBuildBadInput(t *testing.T) {
 	d := StartDaemon(t)
 	must(t, d.Berth("pull", "-q", "busybox"))
