@@ -35,6 +35,7 @@ demo: deps build install fixtures
 # rather than skip when a prerequisite is missing.
 test: deps build fixtures vet
 	$(GO) test -count=1 -timeout 40m ./...
+	cd examples/myapp/app && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 integration: build fixtures
 	$(GO) test -count=1 -timeout 30m -v ./test/integration/

@@ -31,5 +31,15 @@ step curl -s http://127.0.0.1:8080/index.html
 step berth run --rm --network demo-net busybox wget -qO- http://demo-web/index.html
 step berth rm -f demo-web
 step berth network rm demo-net
+# The course's first application (examples/myapp), built with the layer cache and run.
+berth rm -f myapp >/dev/null 2>&1 || true
+step berth build -t myapp:0.1 examples/myapp
+step berth run --name=myapp -p 7070:7070 --restart always -d myapp:0.1
+for _ in $(seq 50); do curl -sf http://127.0.0.1:7070/api/iot/test >/dev/null && break; sleep 0.1; done
+step curl -s http://127.0.0.1:7070/api/iot/test
+step berth logs --tail 100 myapp
+step berth history myapp:0.1
+step berth stop myapp
+step berth rm myapp
 step berth version
 DOCKER_HOST=unix:///run/berth/berth.sock step docker run --rm busybox echo hello from the docker CLI
