@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/rawfile"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"golang.org/x/sys/unix"
@@ -512,7 +513,7 @@ func (t *tarWalk) add(name string, fi fs.FileInfo) error {
 	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
 		return nil
 	}
-	f, err := os.Open(abs)
+	f, err := rawfile.Open(abs, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return fmt.Errorf("no permission to read from '%s'", abs)

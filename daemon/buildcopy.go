@@ -25,6 +25,7 @@ import (
 	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/internal/rawfile"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/snapshot"
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -329,11 +330,12 @@ type layerTar struct {
 	uid, gid int
 	dirs     map[string]bool   // directories written, by name
 	resolved map[string]string // directory as named → as written
+	buf      []byte            // file bodies pass through it
 }
 
 func newLayerTar(w io.Writer, root string, uid, gid int) *layerTar {
 	return &layerTar{tw: tar.NewWriter(w), h: sha256.New(), root: root, uid: uid, gid: gid,
-		dirs: map[string]bool{}, resolved: map[string]string{}}
+		dirs: map[string]bool{}, resolved: map[string]string{}, buf: make([]byte, 64<<10)}
 }
 
 func (t *layerTar) close() error { return t.tw.Close() }
@@ -448,7 +450,7 @@ func (t *layerTar) entry(hdr *tar.Header, r io.Reader) error {
 		return err
 	}
 	if r != nil && hdr.Typeflag == tar.TypeReg {
-		if _, err := io.Copy(io.MultiWriter(t.tw, t.h), r); err != nil {
+		if _, err := io.CopyBuffer(io.MultiWriter(t.tw, t.h), r, t.buf); err != nil {
 			return err
 		}
 	}
@@ -487,7 +489,7 @@ func (t *layerTar) put(name string, fi fs.FileInfo, src string, mode int64) erro
 		return t.entry(hdr, nil)
 	case fi.Mode().IsRegular():
 		hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
-		f, err := os.Open(src)
+		f, err := rawfile.Open(src, 0)
 		if err != nil {
 			return err
 		}
