@@ -31,6 +31,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,8 +51,14 @@ func (b *builder) tarStep(ctx context.Context, st *stageState, createdBy, extraK
 			return nil, err
 		}
 		defer release()
+		// The layer's digest first: when the store already has that layer on this parent
+		// chain (a --no-cache rebuild), no file is written (nor deleted again).
+		h := sha256.New()
+		if err := write(root, h); err != nil {
+			return nil, err
+		}
 		return b.d.images.Commit(ctx, image.CommitOptions{Parent: st.img, Config: imageConfig(&cfg), CreatedBy: createdBy,
-			Layer: func(w io.Writer) error { return write(root, w) }})
+			Layer: func(w io.Writer) error { return write(root, w) }, LayerDiffID: digest.NewDigest(digest.SHA256, h)})
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,8 +43,19 @@ type CommitOptions struct {
 	// Layer writes the new layer as an uncompressed tar stream (archive.WriteDiff).
 	// A nil Layer, or one without entries, adds no layer, only a history entry.
 	Layer func(w io.Writer) error
-	Refs  []reference.Named // references to point at the new image
+	// LayerDiffID is the digest of what Layer writes, when the caller knows it: a layer
+	// already stored on the same parent chain (with its blob) is then reused and Layer
+	// is not called, so an unchanged rebuild writes no files.
+	LayerDiffID digest.Digest
+	Refs        []reference.Named // references to point at the new image
 }
+
+// Labels of a committed layer snapshot: its gzip blob in the content store and the
+// blob's size, so that a commit of the same layer can reuse both.
+const (
+	labelBlob     = "berth.blob"
+	labelBlobSize = "berth.blob-size"
+)
 
 // Commit stores a new image: its layer gzip-compressed in the content store and
 // unpacked, in the same pass, into a committed snapshot keyed by its chain ID; its
@@ -58,9 +70,15 @@ func (s *Store) Commit(ctx context.Context, o CommitOptions) (*Image, error) {
 	now := time.Now().UTC()
 	l := committedLayer{empty: true}
 	if o.Layer != nil {
-		var err error
-		if l, err = s.commitLayer(ctx, o.Layer, parent); err != nil {
-			return nil, err
+		stored := false
+		if o.LayerDiffID != "" {
+			l, stored = s.storedLayer(ctx, parent, o.LayerDiffID)
+		}
+		if !stored {
+			var err error
+			if l, err = s.commitLayer(ctx, o.Layer, parent); err != nil {
+				return nil, err
+			}
 		}
 	}
 	cfg := dockerspec.DockerOCIImage{Image: ocispec.Image{
@@ -109,6 +127,28 @@ type committedLayer struct {
 	blob   digest.Digest // gzip-compressed
 	blobSz int64
 	size   int64 // uncompressed
+}
+
+// storedLayer is layer diffID on parent when the store has its snapshot and its blob.
+func (s *Store) storedLayer(ctx context.Context, parent *Image, diffID digest.Digest) (committedLayer, bool) {
+	if diffID == EmptyLayerDiffID {
+		return committedLayer{empty: true}, true
+	}
+	chain := ChainIDs(append(slices.Clone(parent.Config.RootFS.DiffIDs), diffID))
+	info, err := s.sn.Stat(ctx, chain[len(chain)-1])
+	if err != nil || info.Kind != snapshot.KindCommitted {
+		return committedLayer{}, false
+	}
+	blob, err1 := digest.Parse(info.Labels[labelBlob])
+	blobSz, err2 := strconv.ParseInt(info.Labels[labelBlobSize], 10, 64)
+	size, err3 := strconv.ParseInt(info.Labels[snapshot.LabelSize], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return committedLayer{}, false
+	}
+	if ci, err := s.cs.Info(ctx, blob); err != nil || ci.Size != blobSz {
+		return committedLayer{}, false
+	}
+	return committedLayer{diffID: diffID, blob: blob, blobSz: blobSz, size: size}, true
 }
 
 // commitLayer streams the layer once into both the content store and a new snapshot.
@@ -177,7 +217,8 @@ func (s *Store) commitLayer(ctx context.Context, write func(io.Writer) error, pa
 		below = parent.ChainIDs[n-1]
 	}
 	err = s.sn.Commit(ctx, top, key, snapshot.WithParent(below),
-		snapshot.WithLabels(map[string]string{snapshot.LabelSize: strconv.FormatInt(l.size, 10)}))
+		snapshot.WithLabels(map[string]string{snapshot.LabelSize: strconv.FormatInt(l.size, 10),
+			labelBlob: l.blob.String(), labelBlobSize: strconv.FormatInt(l.blobSz, 10)}))
 	switch {
 	case err == nil:
 		keep = true

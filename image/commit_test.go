@@ -160,3 +160,43 @@ func snapDir(t *testing.T, m []snapshot.Mount) string {
 	t.Fatalf("no lower dirs in %+v", m)
 	return ""
 }
+
+// A commit that names its layer's digest reuses a stored identical layer: Layer is not
+// called; an unknown digest, or a layer stored without its blob, is written as usual.
+func TestCommitReusesStoredLayer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("test needs root")
+		}
+		t.Skip("test needs root")
+	}
+	s, _ := newStore(t)
+	layer := tarLayer(map[string]string{"a": "A"})
+	var tb bytes.Buffer
+	layer(&tb)
+	diffID := digest.FromBytes(tb.Bytes())
+	first, err := s.Commit(ctx, CommitOptions{CreatedBy: "one", Layer: layer, LayerDiffID: diffID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	counted := func(w io.Writer) error { calls++; return layer(w) }
+	again, err := s.Commit(ctx, CommitOptions{CreatedBy: "two", Layer: counted, LayerDiffID: diffID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 || len(again.ChainIDs) != 1 || again.ChainIDs[0] != first.ChainIDs[0] || again.Size != first.Size {
+		t.Fatalf("stored layer not reused: %d calls, chains %v / %v, sizes %d / %d", calls, again.ChainIDs, first.ChainIDs, again.Size, first.Size)
+	}
+	var m1, m2 manifest
+	r1, _ := content.ReadBlob(ctx, s.cs, digest.Digest(first.ManifestDigest))
+	r2, _ := content.ReadBlob(ctx, s.cs, digest.Digest(again.ManifestDigest))
+	json.Unmarshal(r1, &m1)
+	json.Unmarshal(r2, &m2)
+	if len(m2.Layers) != 1 || m2.Layers[0].Digest != m1.Layers[0].Digest || m2.Layers[0].Size != m1.Layers[0].Size {
+		t.Fatalf("manifest layers %+v, want %+v", m2.Layers, m1.Layers)
+	}
+	if _, err := s.Commit(ctx, CommitOptions{CreatedBy: "three", Layer: counted, LayerDiffID: digest.FromString("other")}); err != nil || calls != 1 {
+		t.Fatalf("a digest the store does not have: %d calls, %v", calls, err)
+	}
+}
