@@ -9,6 +9,7 @@ import (
 	"github.com/berth-dev/berth/metadata"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/berth-dev/berth/snapshot/testsuite"
+	"golang.org/x/sys/unix"
 )
 
 func newSn(t *testing.T, root string, db *metadata.DB) snapshot.Snapshotter {
@@ -66,5 +67,36 @@ func TestLayoutAndCleanup(t *testing.T) {
 	m, _ = s.Prepare(ctx, "k2", "")
 	if dir, _ := snapshot.WritableDir(m); filepath.Base(filepath.Dir(dir)) != "2" {
 		t.Fatalf("new snapshot in %s", dir)
+	}
+}
+
+// On ext4 the snapshot root is marked so that each snapshot directory starts in a block
+// group of its own; elsewhere New works without it.
+func TestSnapshotRootSpreadsSubdirs(t *testing.T) {
+	root := t.TempDir()
+	db, err := metadata.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dir := filepath.Join(root, "snapshots", "overlay")
+	if _, err := New(dir, db); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.EXT4_SUPER_MAGIC {
+		return
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil || flags&fsTopdirFL == 0 {
+		t.Fatalf("flags %#x, %v: FS_TOPDIR_FL not set", flags, err)
 	}
 }
