@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/internal/keylock"
 	"github.com/berth-dev/berth/metadata"
 	"github.com/berth-dev/berth/snapshot"
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -89,7 +90,9 @@ type builder struct {
 type buildShared struct {
 	mu      sync.Mutex
 	usedArg map[string]bool
-	scratch []string // downloads, removed at the end
+	scratch []string                // downloads, removed at the end
+	bases   map[string]*image.Image // FROM and --from images by reference and platform
+	pulls   keylock.Locks[string]   // one lookup or pull of each at a time
 }
 
 // Build runs a Dockerfile build and returns the resulting image's ID.
@@ -133,7 +136,7 @@ func (d *Daemon) Build(ctx context.Context, o BuildOptions) (string, error) {
 		return "", errdefs.InvalidParameter("failed to parse " + name + ": no build stage in current context")
 	}
 	b := &builder{d: d, o: o, dir: dir, escape: res.EscapeToken, lex: shell.NewLex(res.EscapeToken),
-		shared: &buildShared{usedArg: map[string]bool{}}, out: o.Out, stage: len(stages)}
+		shared: &buildShared{usedArg: map[string]bool{}, bases: map[string]*image.Image{}}, out: o.Out, stage: len(stages)}
 	defer func() {
 		for _, s := range b.shared.scratch {
 			os.RemoveAll(s)
@@ -576,8 +579,31 @@ func goarch() string {
 	return "amd64"
 }
 
-// baseImage returns FROM's image, pulling it when missing (or always with --pull).
+// baseImage returns FROM's image, pulling it when missing (or always with --pull), once
+// per build: stages running in parallel from the same image wait for one pull.
 func (b *builder) baseImage(ctx context.Context, ref, platform string) (*image.Image, error) {
+	key := ref + "|" + platform
+	unlock, err := b.shared.pulls.Lock(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	b.shared.mu.Lock()
+	img := b.shared.bases[key]
+	b.shared.mu.Unlock()
+	if img != nil {
+		return img, nil
+	}
+	img, err = b.findOrPull(ctx, ref, platform)
+	if err == nil {
+		b.shared.mu.Lock()
+		b.shared.bases[key] = img
+		b.shared.mu.Unlock()
+	}
+	return img, err
+}
+
+func (b *builder) findOrPull(ctx context.Context, ref, platform string) (*image.Image, error) {
 	if !b.o.Pull {
 		if img, err := b.d.images.Get(ctx, ref); err == nil && checkPlatform(img, ref, platform) == nil {
 			return img, nil

@@ -279,6 +279,9 @@ func TestBuildParallelStages(t *testing.T) {
 			"FROM busybox\nCOPY --from=a /out /a\nCOPY --from=b /out /b\nCMD [\"cat\", \"/a\", \"/b\"]\n",
 	})
 	r := must(t, d.dockerBuild(t, dir, "-t", "par:1"))
+	if n := strings.Count(r.Stdout, "Downloaded newer image for busybox"); n != 1 {
+		t.Errorf("busybox pulled %d times for three stages FROM it, want once:\n%s", n, r.Stdout)
+	}
 	if out := must(t, d.Berth("run", "--rm", "par:1")).Stdout; out != "a-saw-b\nb-saw-a\n" {
 		t.Fatalf("parallel stages: %q", out)
 	}
