@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -915,17 +916,54 @@ func (b *builder) withContainer(ctx context.Context, st *stageState, cmd []strin
 		return nil, err
 	}
 	c.mu.Lock()
-	mounts := c.RootfsMounts
+	mounts, dir := c.RootfsMounts, c.Dir
 	c.mu.Unlock()
 	upper, err := snapshot.WritableDir(mounts)
 	if err != nil {
 		return nil, err
 	}
+	// The stopped container's writable layer becomes the step's layer as it is (no copy
+	// unpacked from the tar, nothing to delete with the container) once the engine's
+	// mount points are out of it; when its root is still mounted, the tar is unpacked.
+	active := ""
+	if !isMountpoint(filepath.Join(dir, "rootfs")) && dropEngineMountpoints(upper) == nil {
+		active = c.ID
+	}
 	// A diff without entries (commit's exclusions applied) adds history but no layer.
 	layer := func(w io.Writer) error {
 		return archive.WriteDiff(ctx, w, upper, archive.DiffOptions{Lower: snapshot.LowerDirs(mounts), Exclude: excludedChange})
 	}
-	return b.d.images.Commit(ctx, image.CommitOptions{Parent: parent, Config: imageConfig(&cfg), CreatedBy: createdBy, Layer: layer})
+	return b.d.images.Commit(ctx, image.CommitOptions{Parent: parent, Config: imageConfig(&cfg), CreatedBy: createdBy, Layer: layer, Rootfs: active})
+}
+
+// isMountpoint reports whether p is mounted on (or cannot be told).
+func isMountpoint(p string) bool {
+	var st, parent unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return !errors.Is(err, unix.ENOENT)
+	}
+	if err := unix.Lstat(filepath.Dir(p), &parent); err != nil {
+		return true
+	}
+	return st.Dev != parent.Dev || st.Ino == parent.Ino
+}
+
+// dropEngineMountpoints removes from a stopped container's upper directory what the
+// runtime made there as mount points (excludedChange's paths), never following a
+// symlink the container left on the way.
+func dropEngineMountpoints(upper string) error {
+	for _, p := range []string{"dev", "proc", "sys", ".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf"} {
+		if dir, _ := path.Split(p); dir != "" {
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(upper, dir), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				continue // no such directory in the upper layer (or not a real one)
+			}
+		}
+		if err := os.RemoveAll(filepath.Join(upper, p)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // run executes a RUN step in a container and commits its changes.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -47,7 +48,12 @@ type CommitOptions struct {
 	// already stored on the same parent chain (with its blob) is then reused and Layer
 	// is not called, so an unchanged rebuild writes no files.
 	LayerDiffID digest.Digest
-	Refs        []reference.Named // references to point at the new image
+	// Rootfs, when set, is the key of an active snapshot on Parent's top layer whose
+	// upper directory holds exactly what Layer writes (a stopped step container's, with
+	// the engine's mount points taken out): it becomes the new layer's snapshot, and
+	// Layer's tar only goes to the blob, instead of being unpacked into a copy.
+	Rootfs string
+	Refs   []reference.Named // references to point at the new image
 }
 
 // Labels of a committed layer snapshot: its gzip blob in the content store and the
@@ -76,7 +82,7 @@ func (s *Store) Commit(ctx context.Context, o CommitOptions) (*Image, error) {
 		}
 		if !stored {
 			var err error
-			if l, err = s.commitLayer(ctx, o.Layer, parent); err != nil {
+			if l, err = s.commitLayer(ctx, o.Layer, parent, o.Rootfs); err != nil {
 				return nil, err
 			}
 		}
@@ -151,63 +157,101 @@ func (s *Store) storedLayer(ctx context.Context, parent *Image, diffID digest.Di
 	return committedLayer{diffID: diffID, blob: blob, blobSz: blobSz, size: size}, true
 }
 
-// commitLayer streams the layer once into both the content store and a new snapshot.
-func (s *Store) commitLayer(ctx context.Context, write func(io.Writer) error, parent *Image) (l committedLayer, err error) {
-	var b [8]byte
-	rand.Read(b[:])
-	key := "commit-" + hex.EncodeToString(b[:])
-	mounts, err := s.sn.Prepare(ctx, key, "", snapshot.WithLabels(map[string]string{snapshot.LabelTemporary: "1"}))
-	if err != nil {
-		return l, err
-	}
-	keep := false
-	defer func() {
-		if !keep {
-			s.sn.Remove(context.WithoutCancel(ctx), key)
+// commitGzipLevel is the compression of committed layers: on a 628 MB layer (Debian's Go
+// toolchain) level 2 took 2.2 s against the default level's 4.1 s, for a blob 5.7 %
+// larger; the commit is on every build step's path, the size only on a push's.
+const commitGzipLevel = 2
+
+// commitLayer streams the layer once into both the content store and a new snapshot,
+// or, with active, into the content store only and commits the active snapshot.
+func (s *Store) commitLayer(ctx context.Context, write func(io.Writer) error, parent *Image, active string) (l committedLayer, err error) {
+	key, dir := active, ""
+	committed := false // the snapshot under key became the layer
+	if active == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		key = "commit-" + hex.EncodeToString(b[:])
+		mounts, err := s.sn.Prepare(ctx, key, "", snapshot.WithLabels(map[string]string{snapshot.LabelTemporary: "1"}))
+		if err != nil {
+			return l, err
 		}
-	}()
-	dir, err := snapshot.WritableDir(mounts)
-	if err != nil {
-		return l, err
+		defer func() {
+			if !committed {
+				s.sn.Remove(context.WithoutCancel(ctx), key)
+			}
+		}()
+		if dir, err = snapshot.WritableDir(mounts); err != nil {
+			return l, err
+		}
 	}
 	cw, err := s.cs.Writer(ctx, "", -1)
 	if err != nil {
 		return l, err
 	}
 	defer cw.Close()
-	gz, err := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
+	gz, err := gzip.NewWriterLevel(cw, commitGzipLevel)
 	if err != nil {
 		return l, err
 	}
-	pr, pw := io.Pipe()
-	type applied struct {
-		res archive.Result
-		err error
-	}
-	done := make(chan applied, 1)
+	// The stream goes to the compressor and the unpacker, each in its own goroutine, so
+	// that writing the tar, compressing it and unpacking it use the cores together.
+	zr, zw := io.Pipe()
+	zipped := make(chan error, 1)
 	go func() {
-		res, err := archive.Apply(ctx, dir, pr, archive.Options{})
-		pr.CloseWithError(err) // stops the writer if the apply failed
-		done <- applied{res, err}
+		_, err := io.Copy(gz, zr)
+		if err == nil {
+			err = gz.Close()
+		}
+		zr.CloseWithError(err) // stops the writer if compressing failed
+		zipped <- err
 	}()
-	werr := write(io.MultiWriter(gz, pw))
-	if werr == nil {
-		werr = gz.Close()
+	var res archive.Result
+	if active != "" {
+		h := sha256.New()
+		n := &countWriter{}
+		werr := write(io.MultiWriter(zw, h, n))
+		zw.CloseWithError(werr)
+		zerr := <-zipped
+		if werr != nil {
+			return l, fmt.Errorf("write new layer: %w", werr)
+		}
+		if zerr != nil {
+			return l, fmt.Errorf("compress new layer: %w", zerr)
+		}
+		res = archive.Result{DiffID: digest.NewDigest(digest.SHA256, h), Size: n.n}
+	} else {
+		pr, pw := io.Pipe()
+		type applied struct {
+			res archive.Result
+			err error
+		}
+		done := make(chan applied, 1)
+		go func() {
+			res, err := archive.Apply(ctx, dir, pr, archive.Options{})
+			pr.CloseWithError(err) // stops the writer if the apply failed
+			done <- applied{res, err}
+		}()
+		werr := write(io.MultiWriter(zw, pw))
+		zw.CloseWithError(werr)
+		pw.CloseWithError(werr)
+		zerr, a := <-zipped, <-done
+		if werr != nil {
+			return l, fmt.Errorf("write new layer: %w", werr)
+		}
+		if zerr != nil {
+			return l, fmt.Errorf("compress new layer: %w", zerr)
+		}
+		if a.err != nil {
+			return l, fmt.Errorf("unpack new layer: %w", a.err)
+		}
+		res = a.res
 	}
-	pw.CloseWithError(werr)
-	a := <-done
-	if werr != nil {
-		return l, fmt.Errorf("write new layer: %w", werr)
-	}
-	if a.err != nil {
-		return l, fmt.Errorf("unpack new layer: %w", a.err)
-	}
-	l.diffID, l.size = a.res.DiffID, a.res.Size
+	l.diffID, l.size = res.DiffID, res.Size
 	if l.diffID == EmptyLayerDiffID {
 		l.empty, l.size = true, 0
 		return l, nil
 	}
-	l.blob, l.blobSz = cw.Digest(), cw.Written()
+	blob, blobSz := cw.Digest(), cw.Written()
 	if err := cw.Commit(ctx); err != nil {
 		return l, err
 	}
@@ -218,17 +262,21 @@ func (s *Store) commitLayer(ctx context.Context, write func(io.Writer) error, pa
 	}
 	err = s.sn.Commit(ctx, top, key, snapshot.WithParent(below),
 		snapshot.WithLabels(map[string]string{snapshot.LabelSize: strconv.FormatInt(l.size, 10),
-			labelBlob: l.blob.String(), labelBlobSize: strconv.FormatInt(l.blobSz, 10)}))
-	switch {
-	case err == nil:
-		keep = true
-	case errdefs.IsConflict(err):
-		// The same layer on the same parent is already stored.
-	default:
+			labelBlob: blob.String(), labelBlobSize: strconv.FormatInt(blobSz, 10)}))
+	if err != nil && !errdefs.IsConflict(err) {
 		return l, err
 	}
+	committed = err == nil
+	// Committed, or the same layer on the same parent was already stored (then the copy
+	// goes, or the active snapshot stays its owner's).
+	l.blob, l.blobSz = blob, blobSz
 	return l, nil
 }
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // manifest is the part of an OCI or Docker v2 schema 2 manifest that Commit rewrites.
 type manifest struct {

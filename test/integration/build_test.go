@@ -3,8 +3,10 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -401,6 +403,61 @@ func TestBuildStepImagesGoWithTheImage(t *testing.T) {
 	must(t, d.Berth("image", "prune", "-f"))
 	if after := must(t, d.Berth("images", "-aq")).Stdout; after != before {
 		t.Fatalf("image prune left step images: %q, want %q", after, before)
+	}
+}
+
+// A RUN step's layer is the step container's writable layer itself: deletions and
+// replaced directories survive (in the snapshot and in the saved blob), and the runtime's
+// mount points (busybox has no /etc/hosts) are in neither.
+func TestBuildRunLayerIsTheContainersLayer(t *testing.T) {
+	d := StartDaemon(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n" +
+		"RUN rm /bin/ls && mkdir -p /d/sub && echo x > /d/sub/f\n" +
+		"RUN rm -rf /d && mkdir /d && echo y > /d/g\n"})
+	must(t, d.Berth("build", "-q", "-t", "runlayer:1", dir))
+	for _, name := range []string{"hosts", "hostname", "resolv.conf"} {
+		if m, _ := filepath.Glob(filepath.Join(d.DataRoot, "snapshots", "overlay", "*", "fs", "etc", name)); len(m) > 0 {
+			t.Errorf("a layer snapshot holds the runtime's mount point: %v", m)
+		}
+	}
+	out := must(t, d.Berth("run", "--rm", "runlayer:1", "sh", "-c", "test -e /bin/ls && echo ls-still-there; test -e /d/sub && echo sub-still-there; ls /d; cat /d/g")).Stdout
+	if out != "g\ny\n" {
+		t.Fatalf("image from the RUN layers: %q", out)
+	}
+	file := filepath.Join(t.TempDir(), "runlayer.tar")
+	must(t, d.Berth("save", "-o", file, "runlayer:1"))
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := tarNames(t, data)
+	var entries []struct{ Layers []string }
+	if err := json.Unmarshal(files["manifest.json"], &entries); err != nil || len(entries) != 1 || len(entries[0].Layers) < 3 {
+		t.Fatalf("manifest.json: %v %s", err, files["manifest.json"])
+	}
+	var names []string
+	for _, l := range entries[0].Layers[len(entries[0].Layers)-2:] {
+		zr, err := gzip.NewReader(bytes.NewReader(files[l]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(zr)
+		for {
+			hdr, err := tr.Next()
+			if err != nil {
+				break
+			}
+			names = append(names, hdr.Name)
+		}
+	}
+	got := strings.Join(names, " ")
+	for _, want := range []string{"bin/.wh.ls", "d/sub/f", "d/.wh..wh..opq", "d/g"} {
+		if !strings.Contains(" "+got+" ", " "+want+" ") {
+			t.Errorf("the RUN layers' blobs lack %s: %s", want, got)
+		}
+	}
+	if strings.Contains(got, "etc/hosts") || strings.Contains(got, "dev/") {
+		t.Errorf("the RUN layers' blobs hold the runtime's mount points: %s", got)
 	}
 }
 
