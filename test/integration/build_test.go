@@ -109,6 +109,48 @@ CMD ["sh", "-c", "echo $GREETING from $(cat /app/main.txt) with $(cat /app/count
 	}
 }
 
+// The course's first Dockerfile ("Creating a New Image"), on debian:bookworm instead of
+// ubuntu:latest, with python3 from Debian's mirror (through NAT); pip3 needs PyPI, which is
+// not reachable here, so the requirements step reads the file with python3 instead.
+func TestBuildCourseDebianDockerfile(t *testing.T) {
+	d := StartDaemon(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `# Use an official base image
+FROM debian:bookworm
+
+# Set the working directory
+WORKDIR /app
+
+# Copy Application Files & Requirements to /app
+COPY ./app /app
+COPY requirements.txt /app/requirements.txt
+
+# Install dependencies
+RUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*
+
+# Install Python Application Requirements
+RUN python3 -c "print(len(open('requirements.txt').read().split()))" > /app/requirements.count
+
+# Define the default command
+CMD ["python3", "app.py"]
+`,
+		"app/app.py":       "print('hello from app.py with', open('requirements.count').read().strip(), 'requirements')\n",
+		"requirements.txt": "flask\nflask-restful\npyyaml\n",
+	})
+	must(t, d.Berth("build", "-t", "course:0.1", dir))
+	if out := must(t, d.Berth("run", "--rm", "course:0.1")).Stdout; out != "hello from app.py with 3 requirements\n" {
+		t.Fatalf("run of the course's image: %q", out)
+	}
+	hist := must(t, d.Berth("history", "--no-trunc", "--format", "{{.CreatedBy}}", "course:0.1")).Stdout
+	if !strings.Contains(hist, "/bin/sh -c apt-get update && apt-get install -y --no-install-recommends python3") || !strings.Contains(hist, `CMD ["python3" "app.py"]`) {
+		t.Fatalf("history:\n%s", hist)
+	}
+	r := must(t, d.Berth("build", "--progress=plain", "-t", "course:0.1", dir))
+	if n := strings.Count(r.Stdout, "Using cache"); n != 6 {
+		t.Fatalf("second build: %d steps cached, want 6:\n%s", n, r.Stdout)
+	}
+}
+
 func fileTime(t *testing.T, p string) time.Time {
 	t.Helper()
 	fi, err := os.Stat(p)
