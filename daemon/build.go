@@ -79,7 +79,7 @@ type builder struct {
 	stages []*buildStage
 	global []string // global ARGs (before the first FROM) with their values
 	escape rune
-	lex    *shell.Lex
+	lex    *shell.Lex // not safe for concurrent use: each stage builder has its own
 	shared *buildShared
 	out    func(jsonstream.Message) // this stage's output (the build's outside stages)
 	stage  int                      // the stage this copy builds
@@ -344,8 +344,10 @@ func (b *builder) buildStages(ctx context.Context, order []int, first map[int]in
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := newStageOutput(b.out, order)
+	deps := map[int][]int{} // worked out here: the lexer is not safe for concurrent use
 	for _, i := range order {
 		b.stages[i].done = make(chan struct{})
+		deps[i] = b.deps(i)
 	}
 	var (
 		mu     sync.Mutex
@@ -358,7 +360,7 @@ func (b *builder) buildStages(ctx context.Context, order []int, first map[int]in
 			defer wg.Done()
 			defer close(b.stages[i].done)
 			var err error
-			for _, j := range b.deps(i) {
+			for _, j := range deps[i] {
 				if err = b.waitStage(ctx, j); err != nil {
 					break
 				}
