@@ -40,8 +40,14 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	for _, b := range []string{"berth", "berthd", "berth-shim"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b), "./cmd/"+b)
-		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b == "berthd" && os.Getenv("BERTHD_RACE") != "" {
+			// BERTHD_RACE=1 runs berthd under the race detector; GORACE=log_path=… keeps
+			// its reports (berthd's own log is shown only when a test fails).
+			cmd = exec.Command("go", "build", "-race", "-o", filepath.Join(binDir, b), "./cmd/"+b)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		}
+		cmd.Dir = repoRoot
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
 			os.Exit(1)
