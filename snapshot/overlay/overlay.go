@@ -223,9 +223,7 @@ func (s *Snapshotter) mounts(tx *metadata.Tx, r record) ([]snapshot.Mount, error
 			"upperdir=" + fsDir,
 			"workdir=" + filepath.Join(s.path(r.ID), "work"),
 		}
-		if indexOff() {
-			opts = append(opts, "index=off")
-		}
+		opts = append(opts, offOptions()...)
 		return []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 	}
 	if len(lower) == 1 {
@@ -372,11 +370,21 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 
 var errStop = errors.New("stop")
 
-// indexOff reports whether overlayfs knows the index option, which is then turned off
-// (as containerd does): with it on, an upper layer is tied to its first lower stack.
-var indexOff = sync.OnceValue(func() bool {
-	_, err := os.Stat("/sys/module/overlay/parameters/index")
-	return err == nil
+// offOptions turns off, for writable mounts, the overlayfs features this kernel knows
+// (each has a module parameter then) that would make an upper directory something other
+// than a plain layer: index ties it to its first lower stack (containerd turns it off
+// too); redirect_dir would record a renamed directory as a pointer into the lower
+// layers, metacopy a copied-up file as metadata without its data, and a layer is read
+// both as a diff and, for a build step, as the next layer's snapshot. Kernels whose
+// defaults are on (a build option) would otherwise break both.
+var offOptions = sync.OnceValue(func() []string {
+	var opts []string
+	for _, o := range []string{"index", "redirect_dir", "metacopy"} {
+		if _, err := os.Stat("/sys/module/overlay/parameters/" + o); err == nil {
+			opts = append(opts, o+"=off")
+		}
+	}
+	return opts
 })
 
 // Walk calls fn for every snapshot, in key order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/metadata"
@@ -98,5 +99,38 @@ func TestSnapshotRootSpreadsSubdirs(t *testing.T) {
 	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
 	if err != nil || flags&fsTopdirFL == 0 {
 		t.Fatalf("flags %#x, %v: FS_TOPDIR_FL not set", flags, err)
+	}
+}
+
+// A writable mount turns off the overlayfs features the kernel knows that would make an
+// upper directory something other than a plain layer.
+func TestActiveMountTurnsOffIndexRedirectMetacopy(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	db, err := metadata.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := New(filepath.Join(root, "snapshots", "overlay"), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, "base-active", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, "base", "base-active"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Prepare(ctx, "rw", "base")
+	if err != nil || len(m) != 1 || m[0].Type != "overlay" {
+		t.Fatalf("mounts %+v, %v", m, err)
+	}
+	opts := strings.Join(m[0].Options, ",")
+	for _, o := range []string{"index", "redirect_dir", "metacopy"} {
+		_, known := os.Stat("/sys/module/overlay/parameters/" + o)
+		if has := strings.Contains(opts, o+"=off"); has != (known == nil) {
+			t.Errorf("%s=off in %q: %v, kernel knows %s: %v", o, opts, has, o, known == nil)
+		}
 	}
 }
