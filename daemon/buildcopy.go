@@ -525,6 +525,9 @@ func (t *layerTar) extract(p, dest string) error {
 			return err
 		}
 		hdr.Name = path.Join(dest, path.Clean("/"+hdr.Name))
+		if t.uid >= 0 { // --chown applies to the archive's entries too, as in BuildKit
+			hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = t.uid, t.gid, "", ""
+		}
 		if hdr.Typeflag == tar.TypeLink {
 			target, err := t.resolve(path.Join(dest, path.Clean("/"+hdr.Linkname)), false)
 			if err != nil {

@@ -271,6 +271,7 @@ COPY one.txt /tmp/one.txt
 WORKDIR /tmp/work
 COPY --chown=app tree/ /owned/
 COPY --chown=nobody:nobody one.txt /nobody.txt
+ADD --chown=app bundle.tar /owned-tar/
 WORKDIR /app
 COPY . /app
 `,
@@ -280,9 +281,9 @@ COPY . /app
 	})
 	must(t, d.Berth("build", "-q", "-t", "paths:1", dir))
 	out := must(t, d.Berth("run", "--rm", "paths:1", "sh", "-c",
-		"readlink /link; cat /real/one.txt /real/sub/a.txt /real/inner/x.txt; stat -c '%a %n' /tmp /tmp/work /app /app/tree; stat -c '%u:%g %n' /owned /owned/a.txt /nobody.txt /app/one.txt")).Stdout
+		"readlink /link; cat /real/one.txt /real/sub/a.txt /real/inner/x.txt; stat -c '%a %n' /tmp /tmp/work /app /app/tree; stat -c '%u:%g %n' /owned /owned/a.txt /nobody.txt /owned-tar/inner/x.txt /app/one.txt")).Stdout
 	want := "/real\none\na\nx\n1777 /tmp\n755 /tmp/work\n755 /app\n755 /app/tree\n" +
-		"1234:1235 /owned\n1234:1235 /owned/a.txt\n65534:65534 /nobody.txt\n0:0 /app/one.txt\n"
+		"1234:1235 /owned\n1234:1235 /owned/a.txt\n65534:65534 /nobody.txt\n1234:1235 /owned-tar/inner/x.txt\n0:0 /app/one.txt\n"
 	if out != want {
 		t.Fatalf("paths in the image:\n%s\nwant:\n%s", out, want)
 	}
