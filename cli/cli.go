@@ -180,16 +180,11 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 		cmd.CommandPath(), args[0], cmd.CommandPath())
 }
 
-// flagError prints flag errors the way docker does; container run and create exit with 125.
+// flagError prints flag errors the way docker 28 does (the error, the usage line, where
+// help is) and exits with 125, as docker does for every command.
 func flagError(cmd *cobra.Command, err error) error {
-	code := 1
-	switch p := cmd.Parent(); cmd.Name() {
-	case "run", "create":
-		if p == nil || !p.HasParent() || p.Name() == "container" {
-			code = 125
-		}
-	}
-	return StatusError{Status: fmt.Sprintf("%s\nSee '%s --help'.", err, cmd.CommandPath()), StatusCode: code}
+	return StatusError{Status: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information",
+		err, cmd.UseLine(), cmd.CommandPath()), StatusCode: 125}
 }
 
 // requiresMinArgs returns an argument validator requiring at least n arguments.

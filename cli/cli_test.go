@@ -10,6 +10,15 @@ import (
 	"github.com/berth-dev/berth/internal/version"
 )
 
+// wantCode is docker 28's exit status for an expected error message: 125 for a flag
+// error (whose help hint says "Run … for more information"), 1 for the rest.
+func wantCode(msg string) int {
+	if strings.Contains(msg, "\n\nRun '") {
+		return 125
+	}
+	return 1
+}
+
 func TestMainFlagAndArgErrors(t *testing.T) {
 	t.Setenv(envNoAutostart, "1")
 	for _, tc := range []struct {
@@ -17,10 +26,10 @@ func TestMainFlagAndArgErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"run", "--foo", "busybox"}, 125, "unknown flag: --foo\nSee 'berth run --help'.\n"},
-		{[]string{"create", "--foo", "busybox"}, 125, "unknown flag: --foo\nSee 'berth create --help'.\n"},
-		{[]string{"ps", "--foo"}, 1, "unknown flag: --foo\nSee 'berth ps --help'.\n"},
-		{[]string{"container", "ls", "-x"}, 1, "unknown shorthand flag: 'x' in -x\nSee 'berth container ls --help'.\n"},
+		{[]string{"run", "--foo", "busybox"}, 125, "unknown flag: --foo\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"create", "--foo", "busybox"}, 125, "unknown flag: --foo\n\nUsage:  berth create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth create --help' for more information\n"},
+		{[]string{"ps", "--foo"}, 125, "unknown flag: --foo\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n"},
+		{[]string{"container", "ls", "-x"}, 125, "unknown shorthand flag: 'x' in -x\n\nUsage:  berth container ls [OPTIONS]\n\nRun 'berth container ls --help' for more information\n"},
 		{[]string{"nosuch"}, 1, "berth: unknown command: berth nosuch\n\nRun 'berth --help' for more information\n"},
 		{[]string{"run"}, 1, "berth: 'berth run' requires at least 1 argument\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nSee 'berth run --help' for more information\n"},
 		{[]string{"run", "--restart", "always", "--rm", "busybox"}, 125, "berth: conflicting options: cannot specify both --restart and --rm\n\nRun 'berth run --help' for more information\n"},

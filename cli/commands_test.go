@@ -150,7 +150,7 @@ func TestContainerPrune(t *testing.T) {
 	if code, out, _ := f.run("", "container", "prune", "-f"); code != 0 || out != "Total reclaimed space: 0B\n" {
 		t.Errorf("-f: %d %q", code, out)
 	}
-	if code, _, errOut := f.run("", "container", "prune", "-f", "--filter", "nope"); code != 1 || errOut != "invalid argument \"nope\" for \"--filter\" flag: bad format of filter (expected name=value)\nSee 'berth container prune --help'.\n" {
+	if code, _, errOut := f.run("", "container", "prune", "-f", "--filter", "nope"); code != 125 || errOut != "invalid argument \"nope\" for \"--filter\" flag: bad format of filter (expected name=value)\n\nUsage:  berth container prune [OPTIONS]\n\nRun 'berth container prune --help' for more information\n" {
 		t.Errorf("bad filter: %d %q", code, errOut)
 	}
 }
@@ -444,7 +444,7 @@ func TestPsChecksTemplateAndFilterFormat(t *testing.T) {
 		t.Errorf("bad field: %d %q", code, errOut)
 	}
 	code, _, errOut = f.run("", "ps", "--filter", "status")
-	if code != 1 || errOut != "invalid argument \"status\" for \"-f, --filter\" flag: bad format of filter (expected name=value)\nSee 'berth ps --help'.\n" {
+	if code != 125 || errOut != "invalid argument \"status\" for \"-f, --filter\" flag: bad format of filter (expected name=value)\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n" {
 		t.Errorf("bad filter: %d %q", code, errOut)
 	}
 	code, out, _ := f.run("", "ps", "-a", "--filter", "status=exited", "--filter", "name=web", "-f", "label=a=b", "-n", "3")

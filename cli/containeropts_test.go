@@ -157,7 +157,7 @@ func TestRunResourceAndSecurityFlagErrors(t *testing.T) {
 
 func TestMemoryFlagErrorThroughMain(t *testing.T) {
 	code, out, errOut := runMain(t, nil, "", "run", "--memory", "1x", "busybox")
-	want := "invalid argument \"1x\" for \"-m, --memory\" flag: invalid suffix: 'x'\nSee 'berth run --help'.\n"
+	want := "invalid argument \"1x\" for \"-m, --memory\" flag: invalid suffix: 'x'\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information\n"
 	if code != 125 || out != "" || errOut != want {
 		t.Errorf("code %d stdout %q stderr %q; want 125 and %q", code, out, errOut, want)
 	}
@@ -336,7 +336,7 @@ func TestRunBadPublishExits125BeforeAnyRequest(t *testing.T) {
 		{[]string{"run", "-p", "8080:http", "busybox"}, "berth: invalid containerPort: http\n\nRun 'berth run --help' for more information\n"},
 		{[]string{"create", "--expose", "1:2", "busybox"}, "berth: invalid port format for --expose: 1:2\n\nRun 'berth create --help' for more information\n"},
 		{[]string{"run", "--network-alias", "web", "busybox"}, "berth: network-scoped aliases are only supported for user-defined networks\n\nRun 'berth run --help' for more information\n"},
-		{[]string{"run", "--add-host", "db", "busybox"}, "invalid argument \"db\" for \"--add-host\" flag: bad format for add-host: \"db\"\nSee 'berth run --help'.\n"},
+		{[]string{"run", "--add-host", "db", "busybox"}, "invalid argument \"db\" for \"--add-host\" flag: bad format for add-host: \"db\"\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information\n"},
 	} {
 		code, out, errOut := f.run("", tc.args...)
 		if code != 125 || out != "" || errOut != tc.want {

@@ -228,8 +228,8 @@ func TestBadStorageFlagsExit125BeforeAnyRequest(t *testing.T) {
 		{[]string{"run", "-v", ":/x", "busybox"}, "berth: invalid spec: :/x: empty section between colons\n\nRun 'berth run --help' for more information\n"},
 		{[]string{"create", "-v", "", "busybox"}, "berth: invalid empty volume spec\n\nRun 'berth create --help' for more information\n"},
 		{[]string{"container", "run", "-v", "/a:/b:ro:x", "busybox"}, "berth: invalid spec: /a:/b:ro:x: too many colons\n\nRun 'berth run --help' for more information\n"},
-		{[]string{"run", "--mount", "bogus", "busybox"}, "invalid argument \"bogus\" for \"--mount\" flag: invalid field 'bogus' must be a key=value pair\nSee 'berth run --help'.\n"},
-		{[]string{"create", "--mount", "type=bind,src=/a", "busybox"}, "invalid argument \"type=bind,src=/a\" for \"--mount\" flag: target is required\nSee 'berth create --help'.\n"},
+		{[]string{"run", "--mount", "bogus", "busybox"}, "invalid argument \"bogus\" for \"--mount\" flag: invalid field 'bogus' must be a key=value pair\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"create", "--mount", "type=bind,src=/a", "busybox"}, "invalid argument \"type=bind,src=/a\" for \"--mount\" flag: target is required\n\nUsage:  berth create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth create --help' for more information\n"},
 	} {
 		code, out, errOut := f.run("", tc.args...)
 		if code != 125 || out != "" || errOut != tc.want {

@@ -70,11 +70,11 @@ func TestNetworkCreateErrors(t *testing.T) {
 		{[]string{"--subnet", "10.0.0.0/24,10.0.1.0/24", "--gateway", "10.0.0.1", "--gateway", "10.0.0.2", "n"},
 			"cannot configure multiple gateways (10.0.0.2, 10.0.0.1) for the same subnet (10.0.0.0/24)\n"},
 		{[]string{"--subnet", "10.0.0.0/24", "--aux-address", "a=10.9.0.1", "n"}, "no matching subnet for aux-address 10.9.0.1\n"},
-		{[]string{"--label", "=x", "n"}, "invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name\nSee 'berth network create --help'.\n"},
+		{[]string{"--label", "=x", "n"}, "invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name\n\nUsage:  berth network create [OPTIONS] NETWORK\n\nRun 'berth network create --help' for more information\n"},
 		{nil, "berth: 'berth network create' requires exactly 1 argument\n\nUsage:  berth network create [OPTIONS] NETWORK\n\nSee 'berth network create --help' for more information\n"},
 	} {
 		code, out, errOut := f.run("", append([]string{"network", "create"}, tc.args...)...)
-		if code != 1 || out != "" || errOut != tc.want {
+		if code != wantCode(tc.want) || out != "" || errOut != tc.want {
 			t.Errorf("%v: %d %q %q, want %q", tc.args, code, out, errOut, tc.want)
 		}
 	}
@@ -152,8 +152,8 @@ func TestNetworkList(t *testing.T) {
 	if code, _, errOut := f.run("", "network", "ls", "--format", "{{.Nope}}"); code != 1 || !strings.HasPrefix(errOut, "template parsing error: ") {
 		t.Errorf("bad template: %d %q", code, errOut)
 	}
-	if code, _, errOut := f.run("", "network", "ls", "--filter", "nope"); code != 1 ||
-		errOut != "invalid argument \"nope\" for \"-f, --filter\" flag: bad format of filter (expected name=value)\nSee 'berth network ls --help'.\n" {
+	if code, _, errOut := f.run("", "network", "ls", "--filter", "nope"); code != 125 ||
+		errOut != "invalid argument \"nope\" for \"-f, --filter\" flag: bad format of filter (expected name=value)\n\nUsage:  berth network ls [OPTIONS]\n\nRun 'berth network ls --help' for more information\n" {
 		t.Errorf("bad filter: %d %q", code, errOut)
 	}
 }
@@ -281,12 +281,12 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--ip", "10.1", "front", "web"}, "invalid argument \"10.1\" for \"--ip\" flag: failed to parse IP: \"10.1\"\nSee 'berth network connect --help'.\n"},
-		{[]string{"--link", "a:b:c", "front", "web"}, "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c\nSee 'berth network connect --help'.\n"},
+		{[]string{"--ip", "10.1", "front", "web"}, "invalid argument \"10.1\" for \"--ip\" flag: failed to parse IP: \"10.1\"\n\nUsage:  berth network connect [OPTIONS] NETWORK CONTAINER\n\nRun 'berth network connect --help' for more information\n"},
+		{[]string{"--link", "a:b:c", "front", "web"}, "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c\n\nUsage:  berth network connect [OPTIONS] NETWORK CONTAINER\n\nRun 'berth network connect --help' for more information\n"},
 		{[]string{"--driver-opt", "novalue", "front", "web"}, "invalid key/value pair format in driver options\n"},
 		{[]string{"front"}, "berth: 'berth network connect' requires exactly 2 arguments\n\nUsage:  berth network connect [OPTIONS] NETWORK CONTAINER\n\nSee 'berth network connect --help' for more information\n"},
 	} {
-		if code, _, errOut := f.run("", append([]string{"network", "connect"}, tc.args...)...); code != 1 || errOut != tc.want {
+		if code, _, errOut := f.run("", append([]string{"network", "connect"}, tc.args...)...); code != wantCode(tc.want) || errOut != tc.want {
 			t.Errorf("%v: %d %q, want %q", tc.args, code, errOut, tc.want)
 		}
 	}
@@ -328,7 +328,8 @@ func TestFlagErrorStatusOfCreateCommands(t *testing.T) {
 		{[]string{"create", "--bogus", "busybox"}, 125},
 		{[]string{"container", "run", "--bogus", "busybox"}, 125},
 		{[]string{"container", "create", "--bogus", "busybox"}, 125},
-		{[]string{"network", "create", "--bogus", "n"}, 1},
+		{[]string{"network", "create", "--bogus", "n"}, 125},
+		{[]string{"ps", "--bogus"}, 125},
 	} {
 		code, _, errOut := f.run("", tc.args...)
 		if code != tc.code || !strings.HasPrefix(errOut, "unknown flag: --bogus\n") {
