@@ -112,6 +112,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	}
 	addBuildCommands(root, c)
 	disableFlagsInUseLine(root)
+	setHelp(root)
 	return root
 }
 

@@ -239,3 +239,22 @@ func TestStartAttachAndAttach(t *testing.T) {
 		t.Errorf("start: %d %q %q", code, out, errOut)
 	}
 }
+
+// --help is laid out as docker 28 lays it out.
+func TestHelpLayout(t *testing.T) {
+	f := newAPIFake(t)
+	_, out, _ := f.run("", "ps", "--help")
+	if !strings.HasPrefix(out, "Usage:  berth ps [OPTIONS]\n\nList containers\n\nOptions:\n  -a, --all ") ||
+		strings.Contains(out, "--help") || strings.Contains(out, "--host") || strings.Contains(out, "Flags:") {
+		t.Errorf("ps --help:\n%s", out)
+	}
+	_, out, _ = f.run("", "container", "ls", "--help")
+	if !strings.Contains(out, "\n\nAliases:\n  berth container ls, berth container ps, berth container list\n\nOptions:\n") {
+		t.Errorf("container ls --help:\n%s", out)
+	}
+	_, out, _ = f.run("", "network", "--help")
+	if !strings.HasPrefix(out, "Usage:  berth network COMMAND\n\nManage networks\n\nCommands:\n  connect ") ||
+		!strings.HasSuffix(out, "\n\nRun 'berth network COMMAND --help' for more information on a command.\n") {
+		t.Errorf("network --help:\n%s", out)
+	}
+}
