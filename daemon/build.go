@@ -41,6 +41,10 @@ import (
 
 const bucketBuildCache = "buildcache"
 
+// buildStepLabel marks the containers RUN steps run in: a berthd that starts finds any
+// left by a build that ended with the previous berthd, and removes them.
+const buildStepLabel = "berth.build-step"
+
 // BuildOptions is what POST /build carries (the legacy builder's parameters).
 type BuildOptions struct {
 	Context     io.Reader // a tar of the build context
@@ -903,7 +907,7 @@ func (b *builder) withContainer(ctx context.Context, st *stageState, cmd []strin
 	if len(cmd) == 0 {
 		ccfg.Cmd = []string{"/bin/sh"} // never started
 	}
-	ccfg.Labels = nil
+	ccfg.Labels = map[string]string{buildStepLabel: "1"}
 	ccfg.Volumes = nil
 	ccfg.ExposedPorts = nil
 	if hc == nil {

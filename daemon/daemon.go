@@ -222,6 +222,19 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		}
 	}
+	// A build step's container outlives only the build that ran it, and no build survives
+	// berthd: remove what the last one left (killing a step still running).
+	for _, c := range recs {
+		if c.Config != nil && c.Config.Labels[buildStepLabel] != "" {
+			go func() {
+				if err := d.Remove(context.WithoutCancel(ctx), c.ID, true, true); err != nil && !errdefs.IsNotFound(err) {
+					d.log.Warn("remove a build step container left by the last berthd", "id", shortID(c.ID), "err", err)
+				} else {
+					d.log.Info("removed a build step container left by the last berthd", "id", shortID(c.ID))
+				}
+			}()
+		}
+	}
 	return nil
 }
 

@@ -504,6 +504,47 @@ func TestBuildRunLayerIsTheContainersLayer(t *testing.T) {
 	}
 }
 
+// A build dies with berthd; the step container it was running is removed when berthd
+// starts again (killed first), and building again works.
+func TestBuildStepContainerGoneAfterBerthdCrash(t *testing.T) {
+	d := StartDaemon(t)
+	must(t, d.Berth("pull", "-q", "busybox"))
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 60\n"})
+	done := make(chan Result, 1)
+	go func() { done <- d.Berth("build", "-t", "crash:1", dir) }()
+	running := ""
+	for i := 0; i < 200 && running == ""; i++ {
+		time.Sleep(50 * time.Millisecond)
+		running = strings.TrimSpace(d.Berth("ps", "-q").Stdout)
+	}
+	if running == "" {
+		t.Fatal("the RUN step's container never ran")
+	}
+	d.Kill()
+	if r := <-done; r.Code == 0 {
+		t.Fatalf("the build went on without berthd: %s", r)
+	}
+	d.Start()
+	left := "?"
+	for i := 0; i < 200 && left != ""; i++ {
+		left = strings.TrimSpace(must(t, d.Berth("ps", "-aq")).Stdout)
+		if left != "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if left != "" {
+		t.Fatalf("build step container left after berthd restarted: %q\n%s", left, must(t, d.Berth("ps", "-a")).Stdout)
+	}
+	if r := d.Berth("image", "inspect", "crash:1"); r.Code == 0 {
+		t.Error("the interrupted build was tagged")
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN echo again > /again\n"), 0o644)
+	must(t, d.Berth("build", "-q", "-t", "crash:2", dir))
+	if out := must(t, d.Berth("run", "--rm", "crash:2", "cat", "/again")).Stdout; out != "again\n" {
+		t.Fatalf("build after the restart: %q", out)
+	}
+}
+
 func TestBuildBadInput(t *testing.T) {
 	d := StartDaemon(t)
 	must(t, d.Berth("pull", "-q", "busybox"))
