@@ -400,7 +400,11 @@ func (t *layerTar) mkdirs(name string) error {
 			continue
 		}
 		t.dirs[cur] = true
-		if err := t.tw.WriteHeader(t.dirHeader(cur)); err != nil {
+		hdr, err := t.dirHeader(cur)
+		if err != nil {
+			return err
+		}
+		if err := t.tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 	}
@@ -408,24 +412,32 @@ func (t *layerTar) mkdirs(name string) error {
 		cur = strings.TrimSuffix(name, "/")
 		if !t.dirs[cur] {
 			t.dirs[cur] = true
-			return t.tw.WriteHeader(t.dirHeader(cur))
+			hdr, err := t.dirHeader(cur)
+			if err != nil {
+				return err
+			}
+			return t.tw.WriteHeader(hdr)
 		}
 	}
 	return nil
 }
 
-// dirHeader is a parent directory's entry: the image's own when it has one.
-func (t *layerTar) dirHeader(name string) *tar.Header {
+// dirHeader is a parent directory's entry: the image's own when it has one. Something
+// else there (a file, a dangling link) is an error, as dockerd's mkdir would give.
+func (t *layerTar) dirHeader(name string) (*tar.Header, error) {
 	var st unix.Stat_t
-	if t.root != "" && unix.Lstat(filepath.Join(t.root, name), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	if t.root != "" && unix.Lstat(filepath.Join(t.root, name), &st) == nil {
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return nil, errdefs.InvalidParameter(fmt.Sprintf("mkdir /%s: not a directory", name))
+		}
 		return &tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: int64(st.Mode & 0o7777),
-			Uid: int(st.Uid), Gid: int(st.Gid), ModTime: time.Unix(st.Mtim.Unix())}
+			Uid: int(st.Uid), Gid: int(st.Gid), ModTime: time.Unix(st.Mtim.Unix())}, nil
 	}
 	hdr := &tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)}
 	if t.uid >= 0 {
 		hdr.Uid, hdr.Gid = t.uid, t.gid
 	}
-	return hdr
+	return hdr, nil
 }
 
 // entry writes hdr (its name resolved) after its parents, and the body from r.

@@ -294,6 +294,7 @@ COPY . /app
 		{"FROM busybox\nCOPY --chown=nobody:ghosts one.txt /x\n", "can't find gid for group ghosts: no such group: ghosts"},
 		{"FROM busybox\nCOPY --chown=a:b:c one.txt /x\n", "invalid chown string format: a:b:c"},
 		{"FROM busybox\nCOPY .wh.one /x/\n", "reserved for layer whiteouts"},
+		{"FROM busybox\nCOPY one.txt /etc/passwd/one.txt\n", "mkdir /etc/passwd: not a directory"},
 	} {
 		dir := writeContext(t, map[string]string{"Dockerfile": c.df, "one.txt": "1", ".wh.one": "w"})
 		if err := os.Symlink("/etc/hostname", filepath.Join(dir, "out")); err != nil {
