@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,6 +94,34 @@ func TestMyapp(t *testing.T) {
 	}
 	if r := d.Docker("run", "--rm", "-v", bad+":/app/conf.yaml", "myapp:0.1"); r.Code != 1 || !strings.Contains(r.Stderr, `myapp: conf.yaml:2: port "seventy" is not a number from 1 to 65535`) {
 		t.Errorf("run with a bad conf.yaml: %s", r)
+	}
+
+	// The same with Debian's docker-compose (1.29, through docker-py): the build comes from
+	// the cache, the service answers, down removes it and the project network.
+	compose := func(args ...string) Result {
+		t.Helper()
+		bin, err := exec.LookPath("docker-compose")
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("docker-compose missing (apt-get install docker-compose): %v", err)
+			}
+			t.Skipf("docker-compose missing (apt-get install docker-compose): %v", err)
+		}
+		return d.run(nil, bin, append([]string{"-f", filepath.Join(dir, "docker-compose.yml"), "-p", "myapp"}, args...), "DOCKER_HOST=unix://"+d.Sock)
+	}
+	if r := must(t, compose("up", "-d", "--build")); !strings.Contains(r.Stdout+r.Stderr, "Using cache") {
+		t.Errorf("docker-compose up --build did not use the build cache: %s", r)
+	}
+	if ps := must(t, d.Docker("ps")).Stdout; !strings.Contains(ps, "0.0.0.0:7070->7070/tcp") || !strings.Contains(ps, "myapp_myapp_1") {
+		t.Fatalf("docker ps after docker-compose up: %q", ps)
+	}
+	getLocation(t, "http://127.0.0.1:7070/api/iot/test")
+	must(t, compose("down"))
+	if left := must(t, d.Docker("ps", "-aq")).Stdout; left != "" {
+		t.Errorf("containers left by docker-compose down: %q", left)
+	}
+	if nets := must(t, d.Docker("network", "ls", "--format", "{{.Name}}")).Stdout; strings.Contains(nets, "myapp_default") {
+		t.Errorf("docker-compose down left its network: %q", nets)
 	}
 
 	must(t, d.Docker("rmi", "myapp:0.1"))
