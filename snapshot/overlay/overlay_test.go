@@ -74,16 +74,7 @@ func TestLayoutAndCleanup(t *testing.T) {
 // On ext4 the snapshot root is marked so that each snapshot directory starts in a block
 // group of its own; elsewhere New works without it.
 func TestSnapshotRootSpreadsSubdirs(t *testing.T) {
-	root := t.TempDir()
-	db, err := metadata.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	dir := filepath.Join(root, "snapshots", "overlay")
-	if _, err := New(dir, db); err != nil {
-		t.Fatal(err)
-	}
+	_, dir := openSnapshotter(t)
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		t.Fatal(err)
@@ -106,16 +97,7 @@ func TestSnapshotRootSpreadsSubdirs(t *testing.T) {
 // upper directory something other than a plain layer.
 func TestActiveMountTurnsOffIndexRedirectMetacopy(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	db, err := metadata.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	s, err := New(filepath.Join(root, "snapshots", "overlay"), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openSnapshotter(t)
 	if _, err := s.Prepare(ctx, "base-active", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -133,4 +115,21 @@ func TestActiveMountTurnsOffIndexRedirectMetacopy(t *testing.T) {
 			t.Errorf("%s=off in %q: %v, kernel knows %s: %v", o, opts, has, o, known == nil)
 		}
 	}
+}
+
+// openSnapshotter opens a snapshotter on a new data root; it returns it and its directory.
+func openSnapshotter(t *testing.T) (*Snapshotter, string) {
+	t.Helper()
+	root := t.TempDir()
+	db, err := metadata.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dir := filepath.Join(root, "snapshots", "overlay")
+	s, err := New(dir, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
 }
