@@ -76,7 +76,7 @@ func Main(ctx context.Context, args []string, s Streams) int {
 // NewRootCommand returns the berth command tree bound to c.
 func NewRootCommand(c *CLI) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "berth [OPTIONS] COMMAND [ARG...]",
+		Use:           "berth [OPTIONS] COMMAND",
 		Short:         "A Docker-compatible container engine",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -95,6 +95,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&c.host, "host", "H", "", "Daemon socket to connect to (default "+DefaultHost+", or $"+envHost+")")
 	pf.BoolVarP(&c.debug, "debug", "D", false, "Enable debug mode")
+	root.Flags().BoolP("version", "v", false, "Print version information and quit")
 
 	root.AddCommand(
 		newRunCommand(c), newCreateCommand(c), newStartCommand(c), newWaitCommand(c),

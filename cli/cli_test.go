@@ -252,6 +252,17 @@ func TestHelpLayout(t *testing.T) {
 	if !strings.Contains(out, "\n\nAliases:\n  berth container ls, berth container ps, berth container list\n\nOptions:\n") {
 		t.Errorf("container ls --help:\n%s", out)
 	}
+	_, out, _ = f.run("", "--help")
+	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND\n", "\n\nCommon Commands:\n  run ", "\n\nManagement Commands:\n  builder ",
+		"\n  network     Manage networks\n", "\n\nCommands:\n  attach ", "\n\nGlobal Options:\n  -D, --debug ", "-v, --version       Print version information and quit\n",
+		"\n\nRun 'berth COMMAND --help' for more information on a command.\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out[strings.Index(out, "\nCommands:"):], "\n  run ") {
+		t.Errorf("run is listed twice:\n%s", out)
+	}
 	_, out, _ = f.run("", "network", "--help")
 	if !strings.HasPrefix(out, "Usage:  berth network COMMAND\n\nManage networks\n\nCommands:\n  connect ") ||
 		!strings.HasSuffix(out, "\n\nRun 'berth network COMMAND --help' for more information on a command.\n") {

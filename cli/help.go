@@ -13,6 +13,19 @@ import (
 const helpTemplate = `Usage:  {{.UseLine}}
 
 {{with .Long}}{{.}}{{else}}{{.Short}}{{end}}
+{{- if not .HasParent}}
+{{- range commandGroups .}}
+
+{{.Title}}:
+{{- range .Commands}}
+  {{rpad .Name .NamePadding}} {{.Short}}{{end}}
+{{- end}}
+
+Global Options:
+{{wrappedFlags . | trimRightSpace}}
+
+Run '{{.CommandPath}} COMMAND --help' for more information on a command.
+{{- else}}
 {{- if gt (len .Aliases) 0}}
 
 Aliases:
@@ -33,11 +46,53 @@ Options:
 
 Run '{{.CommandPath}} COMMAND --help' for more information on a command.
 {{- end}}
+{{- end}}
 `
+
+// commonCommands are the commands docker's help lists first, in its order.
+var commonCommands = []string{"run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version", "info"}
+
+// commandGroup is a titled list of commands in the top-level help.
+type commandGroup struct {
+	Title    string
+	Commands []*cobra.Command
+}
+
+// commandGroups sorts the top-level commands as docker's help does: the common ones,
+// the management commands (those with subcommands), then the rest.
+func commandGroups(root *cobra.Command) []commandGroup {
+	byName := map[string]*cobra.Command{}
+	common := commandGroup{Title: "Common Commands"}
+	manage := commandGroup{Title: "Management Commands"}
+	rest := commandGroup{Title: "Commands"}
+	for _, c := range root.Commands() {
+		if c.IsAvailableCommand() {
+			byName[c.Name()] = c
+		}
+	}
+	isCommon := map[string]bool{}
+	for _, n := range commonCommands {
+		if c := byName[n]; c != nil {
+			common.Commands = append(common.Commands, c)
+			isCommon[n] = true
+		}
+	}
+	for _, c := range root.Commands() {
+		switch {
+		case !c.IsAvailableCommand() || isCommon[c.Name()]:
+		case c.HasAvailableSubCommands():
+			manage.Commands = append(manage.Commands, c)
+		default:
+			rest.Commands = append(rest.Commands, c)
+		}
+	}
+	return []commandGroup{common, manage, rest}
+}
 
 func init() {
 	cobra.AddTemplateFunc("aliasLine", aliasLine)
 	cobra.AddTemplateFunc("wrappedFlags", wrappedFlags)
+	cobra.AddTemplateFunc("commandGroups", commandGroups)
 	cobra.AddTemplateFunc("trimRightSpace", func(s string) string { return strings.TrimRight(s, " \t\n") })
 }
 
