@@ -128,7 +128,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 	cmd := managementCommand("container", "Manage containers")
 	ls := newPsCommand(c)
 	ls.Use = "ls [OPTIONS]"
-	ls.Aliases = []string{"ps", "list"}
+	ls.Aliases = []string{"list", "ps"}
 	rm := newRmCommand(c)
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(

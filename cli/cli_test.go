@@ -244,13 +244,28 @@ func TestStartAttachAndAttach(t *testing.T) {
 func TestHelpLayout(t *testing.T) {
 	f := newAPIFake(t)
 	_, out, _ := f.run("", "ps", "--help")
-	if !strings.HasPrefix(out, "Usage:  berth ps [OPTIONS]\n\nList containers\n\nOptions:\n  -a, --all ") ||
+	if !strings.HasPrefix(out, "Usage:  berth ps [OPTIONS]\n\nList containers\n\nAliases:\n") || !strings.Contains(out, "\n\nOptions:\n  -a, --all ") ||
 		strings.Contains(out, "--help") || strings.Contains(out, "--host") || strings.Contains(out, "Flags:") {
 		t.Errorf("ps --help:\n%s", out)
 	}
-	_, out, _ = f.run("", "container", "ls", "--help")
-	if !strings.Contains(out, "\n\nAliases:\n  berth container ls, berth container ps, berth container list\n\nOptions:\n") {
-		t.Errorf("container ls --help:\n%s", out)
+	for _, tc := range []struct {
+		args    []string
+		aliases string
+	}{
+		{[]string{"container", "ls"}, "berth container ls, berth container list, berth container ps, berth ps"},
+		{[]string{"ps"}, "berth container ls, berth container list, berth container ps, berth ps"},
+		{[]string{"rmi"}, "berth image rm, berth image remove, berth rmi"},
+		{[]string{"images"}, "berth image ls, berth image list, berth images"},
+		{[]string{"run"}, "berth container run, berth run"},
+		{[]string{"network", "ls"}, "berth network ls, berth network list"},
+	} {
+		_, out, _ := f.run("", append(tc.args, "--help")...)
+		if !strings.Contains(out, "\n\nAliases:\n  "+tc.aliases+"\n\nOptions:\n") {
+			t.Errorf("%v --help, want aliases %q:\n%s", tc.args, tc.aliases, out)
+		}
+	}
+	if _, out, _ := f.run("", "inspect", "--help"); strings.Contains(out, "Aliases:") {
+		t.Errorf("inspect has aliases:\n%s", out)
 	}
 	_, out, _ = f.run("", "--help")
 	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND\n", "\n\nCommon Commands:\n  run ", "\n\nManagement Commands:\n  builder ",

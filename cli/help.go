@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/moby/term"
@@ -26,10 +27,10 @@ Global Options:
 
 Run '{{.CommandPath}} COMMAND --help' for more information on a command.
 {{- else}}
-{{- if gt (len .Aliases) 0}}
+{{- with aliasLine .}}
 
 Aliases:
-  {{aliasLine .}}
+  {{.}}
 {{- end}}
 {{- if .HasAvailableSubCommands}}
 
@@ -114,17 +115,64 @@ func setHelp(root *cobra.Command) {
 	walk(root)
 }
 
-// aliasLine lists a command's names as docker does: "berth container ls, berth container ps".
+// aliasLine lists every name of a command as docker's help does: its form under a
+// management command with that form's aliases, then the top-level shortcut ("berth
+// container ls, berth container list, berth container ps, berth ps"); "" for one name.
 func aliasLine(cmd *cobra.Command) string {
-	parent := ""
-	if cmd.HasParent() {
-		parent = cmd.Parent().CommandPath() + " "
+	root := cmd.Root()
+	form := cmd
+	if cmd.Parent() == root {
+		form = groupForm(root, cmd)
 	}
-	names := []string{cmd.CommandPath()}
-	for _, a := range cmd.Aliases {
-		names = append(names, parent+a)
+	if form == nil {
+		return ""
+	}
+	names := []string{form.CommandPath()}
+	for _, a := range form.Aliases {
+		if full := form.Parent().Name() + " " + a; !hiddenAliases[full] {
+			names = append(names, form.Parent().CommandPath()+" "+a)
+		}
+	}
+	for _, top := range root.Commands() {
+		if top.IsAvailableCommand() && groupForm(root, top) == form {
+			names = append(names, top.CommandPath())
+		}
+	}
+	if len(names) == 1 {
+		return ""
 	}
 	return strings.Join(names, ", ")
+}
+
+// hiddenAliases work but are not listed (docker's `image rmi`).
+var hiddenAliases = map[string]bool{"image rmi": true}
+
+// shortcutForms are the top-level commands named otherwise under their management command.
+var shortcutForms = map[string][2]string{"images": {"image", "ls"}, "rmi": {"image", "rm"}}
+
+// groupForm is the management command's form of a top-level command (container run for
+// run), or nil; inspect differs from container inspect and image inspect.
+func groupForm(root, top *cobra.Command) *cobra.Command {
+	if top.Parent() != root || top.HasSubCommands() || top.Name() == "inspect" {
+		return nil
+	}
+	for _, g := range root.Commands() {
+		if !g.HasSubCommands() {
+			continue
+		}
+		for _, sub := range g.Commands() {
+			if f, ok := shortcutForms[top.Name()]; ok {
+				if g.Name() == f[0] && sub.Name() == f[1] {
+					return sub
+				}
+				continue
+			}
+			if sub.Name() == top.Name() || slices.Contains(sub.Aliases, top.Name()) {
+				return sub
+			}
+		}
+	}
+	return nil
 }
 
 // wrappedFlags is the command's own options, wrapped to the terminal (80 columns when
