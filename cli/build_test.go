@@ -265,7 +265,7 @@ func TestBuildInvalidInput(t *testing.T) {
 		{"", []string{"--label", "=x", dir}, "invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name\n\nUsage:  berth build [OPTIONS] PATH | URL | -\n\nRun 'berth build --help' for more information\n"},
 		{"", []string{"--progress", "fancy", dir}, "invalid argument \"fancy\" for \"--progress\" flag: must be one of \"auto\", \"plain\", \"tty\"\n\nUsage:  berth build [OPTIONS] PATH | URL | -\n\nRun 'berth build --help' for more information\n"},
 		{"", []string{"--platform", "linux/nope", dir}, "\"linux/nope\": unknown operating system or architecture: invalid argument\n"},
-		{"", nil, "berth: 'berth build' requires exactly 1 argument\n\nUsage:  berth build [OPTIONS] PATH | URL | -\n\nSee 'berth build --help' for more information\n"},
+		{"", nil, "berth: 'berth build' requires 1 argument\n\nUsage:  berth build [OPTIONS] PATH | URL | -\n\nRun 'berth build --help' for more information\n"},
 		{"", []string{filepath.Join(dir, "nope")}, "unable to prepare context: path \"" + filepath.Join(dir, "nope") + "\" not found\n"},
 		{"", []string{"-f", filepath.Join(dir, "Nofile"), dir}, "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat " + filepath.Join(dir, "Nofile") + ": no such file or directory\n"},
 		{"", []string{"-f", "-", "-"}, "invalid argument: can't use stdin for both build context and dockerfile\n"},

@@ -195,7 +195,7 @@ func requiresMinArgs(n int) cobra.PositionalArgs {
 		if len(args) >= n {
 			return nil
 		}
-		return argsError(cmd, "requires at least "+pluralArgs(n))
+		return argsErrorSee(cmd, "requires at least "+pluralArgs(n))
 	}
 }
 
@@ -205,7 +205,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 		if len(args) == n {
 			return nil
 		}
-		return argsError(cmd, "requires exactly "+pluralArgs(n))
+		return argsError(cmd, "requires "+pluralArgs(n))
 	}
 }
 
@@ -233,7 +233,14 @@ func pluralArgs(n int) string {
 	return fmt.Sprintf("%d arguments", n)
 }
 
+// argsError is docker 28's message for a wrong number of arguments.
 func argsError(cmd *cobra.Command, what string) error {
+	return fmt.Errorf("berth: '%s' %s\n\nUsage:  %s\n\nRun '%s --help' for more information",
+		cmd.CommandPath(), what, cmd.UseLine(), cmd.CommandPath())
+}
+
+// argsErrorSee is argsError as docker 28 words it for too few arguments ("See …").
+func argsErrorSee(cmd *cobra.Command, what string) error {
 	return fmt.Errorf("berth: '%s' %s\n\nUsage:  %s\n\nSee '%s --help' for more information",
 		cmd.CommandPath(), what, cmd.UseLine(), cmd.CommandPath())
 }

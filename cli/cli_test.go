@@ -11,9 +11,10 @@ import (
 )
 
 // wantCode is docker 28's exit status for an expected error message: 125 for a flag
-// error (whose help hint says "Run … for more information"), 1 for the rest.
+// error (the error, then its help hint "Run … for more information"), 1 for the rest
+// (argument-count errors start with "berth: '").
 func wantCode(msg string) int {
-	if strings.Contains(msg, "\n\nRun '") {
+	if strings.Contains(msg, "\n\nRun '") && !strings.HasPrefix(msg, "berth: '") {
 		return 125
 	}
 	return 1

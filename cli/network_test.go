@@ -71,7 +71,7 @@ func TestNetworkCreateErrors(t *testing.T) {
 			"cannot configure multiple gateways (10.0.0.2, 10.0.0.1) for the same subnet (10.0.0.0/24)\n"},
 		{[]string{"--subnet", "10.0.0.0/24", "--aux-address", "a=10.9.0.1", "n"}, "no matching subnet for aux-address 10.9.0.1\n"},
 		{[]string{"--label", "=x", "n"}, "invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name\n\nUsage:  berth network create [OPTIONS] NETWORK\n\nRun 'berth network create --help' for more information\n"},
-		{nil, "berth: 'berth network create' requires exactly 1 argument\n\nUsage:  berth network create [OPTIONS] NETWORK\n\nSee 'berth network create --help' for more information\n"},
+		{nil, "berth: 'berth network create' requires 1 argument\n\nUsage:  berth network create [OPTIONS] NETWORK\n\nRun 'berth network create --help' for more information\n"},
 	} {
 		code, out, errOut := f.run("", append([]string{"network", "create"}, tc.args...)...)
 		if code != wantCode(tc.want) || out != "" || errOut != tc.want {
@@ -284,7 +284,7 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 		{[]string{"--ip", "10.1", "front", "web"}, "invalid argument \"10.1\" for \"--ip\" flag: failed to parse IP: \"10.1\"\n\nUsage:  berth network connect [OPTIONS] NETWORK CONTAINER\n\nRun 'berth network connect --help' for more information\n"},
 		{[]string{"--link", "a:b:c", "front", "web"}, "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c\n\nUsage:  berth network connect [OPTIONS] NETWORK CONTAINER\n\nRun 'berth network connect --help' for more information\n"},
 		{[]string{"--driver-opt", "novalue", "front", "web"}, "invalid key/value pair format in driver options\n"},
-		{[]string{"front"}, "berth: 'berth network connect' requires exactly 2 arguments\n\nUsage:  berth network connect [OPTIONS] NETWORK CONTAINER\n\nSee 'berth network connect --help' for more information\n"},
+		{[]string{"front"}, "berth: 'berth network connect' requires 2 arguments\n\nUsage:  berth network connect [OPTIONS] NETWORK CONTAINER\n\nRun 'berth network connect --help' for more information\n"},
 	} {
 		if code, _, errOut := f.run("", append([]string{"network", "connect"}, tc.args...)...); code != wantCode(tc.want) || errOut != tc.want {
 			t.Errorf("%v: %d %q, want %q", tc.args, code, errOut, tc.want)

@@ -50,7 +50,7 @@ func TestVolumeCreate(t *testing.T) {
 		want string
 	}{
 		{[]string{"--name", "a", "b"}, "conflicting options: cannot specify a volume-name through both --name and as a positional arg\n"},
-		{[]string{"a", "b"}, "berth: 'berth volume create' requires at most 1 argument\n\nUsage:  berth volume create [OPTIONS] [VOLUME]\n\nSee 'berth volume create --help' for more information\n"},
+		{[]string{"a", "b"}, "berth: 'berth volume create' requires at most 1 argument\n\nUsage:  berth volume create [OPTIONS] [VOLUME]\n\nRun 'berth volume create --help' for more information\n"},
 		{[]string{"--label", "=x", "a"}, "invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name\n\nUsage:  berth volume create [OPTIONS] [VOLUME]\n\nRun 'berth volume create --help' for more information\n"},
 	} {
 		code, out, errOut := f.run("", append([]string{"volume", "create"}, tc.args...)...)
