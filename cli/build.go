@@ -58,7 +58,7 @@ type ImageBuilder interface {
 func addBuildCommands(root *cobra.Command, c *CLI) {
 	root.AddCommand(newBuildCommand(c))
 	for _, sub := range root.Commands() {
-		if sub.Name() == "image" {
+		if sub.Name() == "image" || sub.Name() == "builder" {
 			sub.AddCommand(newBuildCommand(c))
 		}
 	}

@@ -259,6 +259,7 @@ func TestHelpLayout(t *testing.T) {
 		{[]string{"images"}, "berth image ls, berth image list, berth images"},
 		{[]string{"run"}, "berth container run, berth run"},
 		{[]string{"network", "ls"}, "berth network ls, berth network list"},
+		{[]string{"builder", "build"}, "berth image build, berth build, berth builder build"},
 	} {
 		_, out, _ := f.run("", append(tc.args, "--help")...)
 		if !strings.Contains(out, "\n\nAliases:\n  "+tc.aliases+"\n\nOptions:\n") {

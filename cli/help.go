@@ -123,6 +123,14 @@ func aliasLine(cmd *cobra.Command) string {
 	form := cmd
 	if cmd.Parent() == root {
 		form = groupForm(root, cmd)
+	} else {
+		for primary, others := range otherForms {
+			if slices.Contains(others, cmd.Parent().Name()+" "+cmd.Name()) {
+				if c, _, err := root.Find(strings.Fields(primary)); err == nil {
+					form = c
+				}
+			}
+		}
 	}
 	if form == nil {
 		return ""
@@ -138,6 +146,9 @@ func aliasLine(cmd *cobra.Command) string {
 			names = append(names, top.CommandPath())
 		}
 	}
+	for _, other := range otherForms[form.Parent().Name()+" "+form.Name()] {
+		names = append(names, root.Name()+" "+other)
+	}
 	if len(names) == 1 {
 		return ""
 	}
@@ -147,8 +158,12 @@ func aliasLine(cmd *cobra.Command) string {
 // hiddenAliases work but are not listed (docker's `image rmi`).
 var hiddenAliases = map[string]bool{"image rmi": true}
 
-// shortcutForms are the top-level commands named otherwise under their management command.
-var shortcutForms = map[string][2]string{"images": {"image", "ls"}, "rmi": {"image", "rm"}}
+// shortcutForms are the top-level commands whose form under a management command is not
+// the first one found by name.
+var shortcutForms = map[string][2]string{"images": {"image", "ls"}, "rmi": {"image", "rm"}, "build": {"image", "build"}}
+
+// otherForms are further management-command forms docker lists after the shortcut.
+var otherForms = map[string][]string{"image build": {"builder build"}}
 
 // groupForm is the management command's form of a top-level command (container run for
 // run), or nil; inspect differs from container inspect and image inspect.
