@@ -95,25 +95,7 @@ func TestRunResourceSecurityAndFileFlags(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := parseRun(t, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantCfg := container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true, Labels: map[string]string{}, Volumes: map[string]struct{}{}}
-			if tc.config != nil {
-				tc.config(&wantCfg)
-			}
-			wantHost := defaultHostConfig()
-			if tc.host != nil {
-				tc.host(&wantHost)
-			}
-			for _, p := range []struct{ got, want any }{{o.Config, wantCfg}, {o.HostConfig, wantHost}} {
-				g, _ := json.Marshal(p.got)
-				w, _ := json.Marshal(p.want)
-				if string(g) != string(w) {
-					t.Errorf("\n got %s\nwant %s", g, w)
-				}
-			}
+			checkParsedRun(t, tc.args, tc.config, tc.host)
 		})
 	}
 }
@@ -240,25 +222,7 @@ func TestRunNetworkFlags(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := parseRun(t, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantCfg := container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true, Labels: map[string]string{}, Volumes: map[string]struct{}{}}
-			if tc.config != nil {
-				tc.config(&wantCfg)
-			}
-			wantHost := defaultHostConfig()
-			if tc.host != nil {
-				tc.host(&wantHost)
-			}
-			for _, p := range []struct{ got, want any }{{o.Config, wantCfg}, {o.HostConfig, wantHost}} {
-				g, _ := json.Marshal(p.got)
-				w, _ := json.Marshal(p.want)
-				if string(g) != string(w) {
-					t.Errorf("\n got %s\nwant %s", g, w)
-				}
-			}
+			o := checkParsedRun(t, tc.args, tc.config, tc.host)
 			if o.NetworkingConfig == nil {
 				t.Fatal("no networking config")
 			}
@@ -386,4 +350,30 @@ func TestCreateSendsNetworkingConfig(t *testing.T) {
 	if strings.Join(req.HostConfig.Dns, ",") != "9.9.9.9" {
 		t.Errorf("dns %v", req.HostConfig.Dns)
 	}
+}
+
+// checkParsedRun parses run args and compares the config and host config with the
+// defaults changed by config and host; it returns the parsed options.
+func checkParsedRun(t *testing.T, args []string, config func(*container.Config), host func(*container.HostConfig)) RunOptions {
+	t.Helper()
+	o, err := parseRun(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCfg := container.Config{Image: "busybox", AttachStdout: true, AttachStderr: true, Labels: map[string]string{}, Volumes: map[string]struct{}{}}
+	if config != nil {
+		config(&wantCfg)
+	}
+	wantHost := defaultHostConfig()
+	if host != nil {
+		host(&wantHost)
+	}
+	for _, p := range []struct{ got, want any }{{o.Config, wantCfg}, {o.HostConfig, wantHost}} {
+		g, _ := json.Marshal(p.got)
+		w, _ := json.Marshal(p.want)
+		if string(g) != string(w) {
+			t.Errorf("\n got %s\nwant %s", g, w)
+		}
+	}
+	return o
 }
